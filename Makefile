@@ -1,0 +1,31 @@
+# Two commands on a fresh machine with Python 3.11+: `make demo` and `make test`.
+# Each creates .venv with the machine's python3 if it is missing and installs the project into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.lipjax-installed
+# Tests run on forced CPU devices so that multi-device code paths are exercised anywhere.
+TEST_ENV := JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=2
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS) tests
+
+demo: $(STAMP)
+	JAX_PLATFORMS=cpu $(BIN)/python -m lipjax.demo --out demo_out
+
+bench: $(STAMP)
+	JAX_PLATFORMS=cpu $(BIN)/python benchmarks/dynamic_conv.py --out benchmarks/results
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

@@ -1,0 +1,94 @@
+"""Length regulation: expanding token-level features to frame level by integer durations.
+
+ParaLip (Liu et al., AAAI 2022, Sec. 3.1), after FastSpeech: every token i is repeated d_i
+frames. Under `jax.jit` the number of frames must be static, so the expansion is a *gather*
+through a padded frame->token index map of fixed length `max_frames`:
+
+    frame_to_token[b, t] = i + 1   if frame t belongs to token i   (1-based)
+                         = 0       if t >= sum(durations[b])       (padding frame)
+
+and `expand` gathers from the token features with a zero row prepended at index 0, so padding
+frames come out as zeros. No Python loop, no data-dependent shape: new durations of the same
+bucket reuse the compiled function.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+__all__ = ["LengthRegulation", "length_regulate", "expand"]
+
+
+class LengthRegulation(NamedTuple):
+    """Result of `length_regulate`.
+
+    Attributes:
+      frame_to_token: int32 `[B, max_frames]`, 1-based token index of every frame, 0 on padding.
+      frame_mask: bool `[B, max_frames]`, True on valid frames.
+      total_frames: int32 `[B]`, the *untruncated* sum of durations (may exceed `max_frames`).
+      overflow: bool `[B]`, True where `total_frames > max_frames` and frames were dropped.
+    """
+
+    frame_to_token: jax.Array
+    frame_mask: jax.Array
+    total_frames: jax.Array
+    overflow: jax.Array
+
+
+def length_regulate(durations: ArrayLike, max_frames: int) -> LengthRegulation:
+    """Builds the padded frame->token map for integer durations.
+
+    Args:
+      durations: int `[B, S]` non-negative frames per token (padding tokens have 0). Zero
+        durations drop their token. Negative values are treated as 0.
+      max_frames: static number of output frames (the bucket size).
+
+    Returns:
+      A `LengthRegulation`. Durations whose sum exceeds `max_frames` are truncated at the end;
+      `overflow` and `total_frames` report it so that callers never lose frames silently.
+    """
+    durations = jnp.maximum(jnp.asarray(durations, jnp.int32), 0)
+    if durations.ndim != 2:
+        raise ValueError(f"durations must be [B, S], got shape {durations.shape}")
+    if not isinstance(max_frames, int) or max_frames <= 0:
+        raise ValueError(f"max_frames must be a positive Python int, got {max_frames!r}")
+    ends = jnp.cumsum(durations, axis=-1)  # [B, S], frame index one past each token
+    total = ends[:, -1] if durations.shape[1] else jnp.zeros(durations.shape[:1], jnp.int32)
+    frames = jnp.arange(max_frames, dtype=jnp.int32)
+    # Token of frame t = number of tokens that end at or before t (searchsorted, right side),
+    # vectorised over the batch; +1 makes it 1-based.
+    token = jax.vmap(lambda e: jnp.searchsorted(e, frames, side="right"))(ends)
+    frame_mask = frames[None, :] < total[:, None]
+    frame_to_token = jnp.where(frame_mask, token + 1, 0).astype(jnp.int32)
+    return LengthRegulation(
+        frame_to_token=frame_to_token,
+        frame_mask=frame_mask,
+        total_frames=total.astype(jnp.int32),
+        overflow=total > max_frames,
+    )
+
+
+def expand(x: ArrayLike, frame_to_token: ArrayLike) -> jax.Array:
+    """Gathers token features to frames: `out[b, t] = x[b, frame_to_token[b, t] - 1]`, 0 on padding.
+
+    Args:
+      x: `[B, S, ...]` token-level features.
+      frame_to_token: int `[B, T]` from `length_regulate` (1-based, 0 = padding frame).
+
+    Returns:
+      `[B, T, ...]` frame-level features; rows of padding frames are exactly zero. Differentiable
+      in `x` (the gradient of a token is the sum over its frames).
+    """
+    x = jnp.asarray(x)
+    frame_to_token = jnp.asarray(frame_to_token, jnp.int32)
+    if x.ndim < 2 or frame_to_token.ndim != 2 or x.shape[0] != frame_to_token.shape[0]:
+        raise ValueError(
+            f"expected x [B, S, ...] and frame_to_token [B, T] with the same B, got "
+            f"{x.shape} and {frame_to_token.shape}"
+        )
+    padded = jnp.concatenate([jnp.zeros_like(x[:, :1]), x], axis=1)
+    return jax.vmap(lambda rows, idx: jnp.take(rows, idx, axis=0))(padded, frame_to_token)
