@@ -1,0 +1,1 @@
+"""Importers for published PyTorch checkpoints (torch is only needed in the [torch] extra)."""

@@ -1,0 +1,1 @@
+"""Datasets: procedural synthetic corpora, tfds builders for real corpora, the input pipeline."""

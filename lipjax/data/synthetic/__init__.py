@@ -1,0 +1,1 @@
+"""Procedural corpora built locally: rendered lip videos and talking faces with matching audio."""

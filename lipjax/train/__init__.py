@@ -1,0 +1,1 @@
+"""Training: train state, per-device steps, device wrappers, checkpoints, the train loop."""
