@@ -1,5 +1,15 @@
 """Pure array functions without parameters: length regulation, dynamic convolution, alignment."""
 
+from lipjax.ops.alignment import durations_from_alignment, monotonic_alignment_search
+from lipjax.ops.dynamic_conv import DYNAMIC_CONV_METHODS, dynamic_conv
 from lipjax.ops.length_regulator import expand, length_regulate, LengthRegulation
 
-__all__ = ["expand", "length_regulate", "LengthRegulation"]
+__all__ = [
+    "expand",
+    "length_regulate",
+    "LengthRegulation",
+    "dynamic_conv",
+    "DYNAMIC_CONV_METHODS",
+    "monotonic_alignment_search",
+    "durations_from_alignment",
+]
