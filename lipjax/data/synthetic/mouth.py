@@ -27,9 +27,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+import cv2
 import numpy as np
 import scipy.ndimage
-import skimage.draw
 
 from lipjax.errors import InputError
 from lipjax.text import GRID_CHARS, SIL
@@ -349,13 +349,23 @@ def _closed_contour(ring: np.ndarray, corner: int, samples: int) -> np.ndarray:
     return np.concatenate([upper, lower[1:-1]])
 
 
-def _coverage(polygon: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Boolean mask `[H, W]` of pixel centres inside `polygon` `[N, 2]` (x, y)."""
-    mask = np.zeros(shape, dtype=bool)
+def _fill(polygon: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Boolean mask `[H, W]` of the pixels of a grid whose centres (i + 0.5) lie in `polygon`.
+
+    `polygon` is `[N, 2]` (x, y) in the grid's coordinates; rasterised by OpenCV with 4 bits of
+    sub-pixel precision.
+    """
+    mask = np.zeros(shape, dtype=np.uint8)
     if len(polygon) >= 3:
-        rows, cols = skimage.draw.polygon(polygon[:, 1] - 0.5, polygon[:, 0] - 0.5, shape)
-        mask[rows, cols] = True
-    return mask
+        fixed = np.round((polygon - 0.5) * 16.0).astype(np.int32)  # pixel centres at integers
+        cv2.fillPoly(mask, [fixed], 1, lineType=cv2.LINE_8, shift=4)
+    return mask.astype(bool)
+
+
+def _box_downsample(mask: np.ndarray, factor: int) -> np.ndarray:
+    """Fraction of each `factor` x `factor` cell of a boolean mask that is set, float `[H, W]`."""
+    height, width = mask.shape[0] // factor, mask.shape[1] // factor
+    return mask.reshape(height, factor, width, factor).mean(axis=(1, 3))
 
 
 def draw_mouth(
@@ -413,12 +423,17 @@ def draw_mouth(
     lip_axis = (fine[6] - fine[0]) / max(2.0 * mouth_unit, 1e-6)
     down = np.array([-lip_axis[1], lip_axis[0]])  # unit normal pointing down the face
 
-    rows, cols = np.mgrid[0 : fine_shape[0], 0 : fine_shape[1]] + 0.5
-    centre = (fine[0] + fine[6]) / 2.0
-    along = (cols - centre[0]) * lip_axis[0] + (rows - centre[1]) * lip_axis[1]
-    across = (cols - centre[0]) * down[0] + (rows - centre[1]) * down[1]
+    def lip_frame(shape: tuple[int, int], factor: float) -> tuple[np.ndarray, np.ndarray]:
+        """Coordinates of a grid's pixel centres along and across the lips (fine units)."""
+        rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+        cols, rows = (cols + 0.5) * factor, (rows + 0.5) * factor
+        return ((cols - centre[0]) * lip_axis[0] + (rows - centre[1]) * lip_axis[1],
+                (cols - centre[0]) * down[0] + (rows - centre[1]) * down[1])
 
-    lips = _coverage(outer, fine_shape)
+    centre = (fine[0] + fine[6]) / 2.0
+    along, across = lip_frame(fine_shape, 1.0)
+
+    lips = _fill(outer, fine_shape)
     # The crease: a band around the inner contour, tapering to the corners, so the line where
     # the lips meet shows even when they are closed.
     crease_width = max(0.045 * mouth_unit, 0.6 * supersample)
@@ -426,38 +441,38 @@ def draw_mouth(
     sign = np.where(np.arange(len(inner)) < num_upper, -1.0, 1.0)
     inner_along = (inner - centre) @ lip_axis
     taper = np.sqrt(np.clip(1.0 - (inner_along / max(np.abs(inner_along).max(), 1e-6)) ** 2, 0, 1))
-    crease_poly = inner + (sign * crease_width * taper)[:, None] * down
-    crease = _coverage(crease_poly, fine_shape) & lips
-    interior = _coverage(inner, fine_shape)
+    crease = _fill(inner + (sign * crease_width * taper)[:, None] * down, fine_shape) & lips
+    interior = _fill(inner, fine_shape)
 
     opening, _, _, teeth_amount, tongue_amount = params
     upper_inner = fine[12 + 2]  # point 62, middle of the upper inner lip
     lower_inner = fine[12 + 6]  # point 66, middle of the lower inner lip
     aperture = max(float((lower_inner - upper_inner) @ down), 0.0)
     upper_line = float((upper_inner - centre) @ down)
+    lower_line = upper_line + aperture
     teeth_band = teeth_amount * style.teeth_height * mouth_unit
-    upper_teeth = interior & (across < upper_line + teeth_band) & (
-        np.abs(along) < 0.72 * mouth_unit
-    )
-    lower_teeth = interior & (across > upper_line + aperture - 0.45 * teeth_band) & (
+    upper_teeth = interior & (across < upper_line + teeth_band) & (np.abs(along) < 0.72 * mouth_unit)
+    lower_teeth = interior & (across > lower_line - 0.45 * teeth_band) & (
         np.abs(along) < 0.6 * mouth_unit
     )
-    # Tongue tip: an ellipse rising from the bottom of the opening.
+    # Tongue tip: an ellipse whose top rises from below the opening towards the upper lip.
+    tongue_base = lower_line + 0.2 * mouth_unit
     tongue_top = upper_line + aperture * (1.0 - 0.75 * tongue_amount) + 0.05 * mouth_unit
     tongue = interior & (
         (along / (0.42 * mouth_unit)) ** 2
-        + ((across - (upper_line + aperture + 0.2 * mouth_unit)) / max(
-            upper_line + aperture + 0.2 * mouth_unit - tongue_top, 1e-6)) ** 2
-        < 1.0
-    ) & (tongue_amount > 0.05) & (opening > 0.05)
+        + ((across - tongue_base) / max(tongue_base - tongue_top, 1e-6)) ** 2 < 1.0
+    )
+    if tongue_amount <= 0.05 or opening <= 0.05:
+        tongue[:] = False
 
-    # Lip colour: upper lip shaded, lower lip with a soft sheen below the opening.
-    lip_rgb = np.broadcast_to(np.asarray(style.lip, dtype=np.float64), fine_shape + (3,)).copy()
-    upper_half = across < upper_line
-    lip_rgb[upper_half] *= style.lip_shade
-    sheen_centre = upper_line + aperture + 0.5 * style.lower_lip * mouth_unit
-    sheen = np.exp(-((along / (0.45 * mouth_unit)) ** 2)
-                   - ((across - sheen_centre) / (0.12 * mouth_unit)) ** 2)
+    # Lip colour varies smoothly, so it is computed at pixel resolution: the upper lip is shaded
+    # (it faces away from the light), the lower lip has a soft sheen below the opening.
+    along_px, across_px = lip_frame((y1 - y0, x1 - x0), float(supersample))
+    lip_rgb = np.broadcast_to(np.asarray(style.lip, np.float64), along_px.shape + (3,)).copy()
+    lip_rgb[across_px < upper_line] *= style.lip_shade
+    sheen_centre = lower_line + 0.5 * style.lower_lip * mouth_unit
+    sheen = np.exp(-((along_px / (0.45 * mouth_unit)) ** 2)
+                   - ((across_px - sheen_centre) / (0.12 * mouth_unit)) ** 2)
     lip_rgb += (255.0 * style.lip_highlight * sheen)[..., None]
 
     layers = [
@@ -468,11 +483,10 @@ def draw_mouth(
         (lower_teeth, np.asarray(style.teeth) * 0.9),
         (tongue, np.asarray(style.tongue)),
     ]
+    # Back-to-front "over" compositing with each layer's fractional pixel coverage.
     region = canvas[y0:y1, x0:x1].astype(np.float64)
-    fine_rgb = np.repeat(np.repeat(region, supersample, axis=0), supersample, axis=1)
     for mask, colour in layers:
-        fine_rgb = np.where(mask[..., None], colour, fine_rgb)
-    # Box filter back to pixel resolution: the mean over each supersample x supersample cell.
-    small = fine_rgb.reshape(y1 - y0, supersample, x1 - x0, supersample, 3).mean(axis=(1, 3))
-    canvas[y0:y1, x0:x1] = np.clip(np.round(small), 0, 255).astype(np.uint8)
+        coverage = _box_downsample(mask, supersample)[..., None]
+        region = region * (1.0 - coverage) + coverage * colour
+    canvas[y0:y1, x0:x1] = np.clip(np.round(region), 0, 255).astype(np.uint8)
     return canvas
