@@ -89,7 +89,9 @@ def test_shared_kernel_equals_static_conv(batch, height, width, cin, cout, k, st
     )
     shared = np.broadcast_to(kernel, (batch, *kernel.shape))
     for method in ("vmap", fast_method(k), "auto"):
-        out = dynamic_conv(x, shared, stride=stride, padding=padding, method=method, precision=HIGHEST)
+        out = dynamic_conv(
+            x, shared, stride=stride, padding=padding, method=method, precision=HIGHEST
+        )
         np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5, err_msg=method)
 
 
@@ -125,7 +127,8 @@ def test_jit_and_dck_shape():
     bias = rng.normal(size=(2, 256)).astype(np.float32)
     fn = jax.jit(dynamic_conv, static_argnames=("stride", "padding", "method", "precision"))
     out = fn(x, kernels, bias, method="auto", precision=HIGHEST)
-    expected = np.einsum("bhwi,bio->bhwo", x.astype(np.float64), kernels[:, 0, 0]) + bias[:, None, None]
+    expected = np.einsum("bhwi,bio->bhwo", x.astype(np.float64), kernels[:, 0, 0])
+    expected += bias[:, None, None]
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
 

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from lipjax.errors import InputError
+
 __all__ = ["LengthRegulation", "length_regulate", "expand"]
 
 
@@ -53,9 +55,9 @@ def length_regulate(durations: ArrayLike, max_frames: int) -> LengthRegulation:
     """
     durations = jnp.maximum(jnp.asarray(durations, jnp.int32), 0)
     if durations.ndim != 2:
-        raise ValueError(f"durations must be [B, S], got shape {durations.shape}")
+        raise InputError(f"durations must be [B, S], got shape {durations.shape}")
     if not isinstance(max_frames, int) or max_frames <= 0:
-        raise ValueError(f"max_frames must be a positive Python int, got {max_frames!r}")
+        raise InputError(f"max_frames must be a positive Python int, got {max_frames!r}")
     ends = jnp.cumsum(durations, axis=-1)  # [B, S], frame index one past each token
     total = ends[:, -1] if durations.shape[1] else jnp.zeros(durations.shape[:1], jnp.int32)
     frames = jnp.arange(max_frames, dtype=jnp.int32)
@@ -86,7 +88,7 @@ def expand(x: ArrayLike, frame_to_token: ArrayLike) -> jax.Array:
     x = jnp.asarray(x)
     frame_to_token = jnp.asarray(frame_to_token, jnp.int32)
     if x.ndim < 2 or frame_to_token.ndim != 2 or x.shape[0] != frame_to_token.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"expected x [B, S, ...] and frame_to_token [B, T] with the same B, got "
             f"{x.shape} and {frame_to_token.shape}"
         )
