@@ -104,7 +104,7 @@ class LipsCorpusConfig:
     head_jitter_px: float = 1.2
     head_jitter_deg: float = 2.0
     jitter_smoothness: float = 4.0
-    coarticulation: float = 1.2
+    coarticulation: float = 0.8
     smoothing: float = 0.6
     target_jitter: float = 0.04
     supersample: int = 3

@@ -153,7 +153,7 @@ def mouth_trajectory(
     symbols: Sequence[str],
     durations: np.ndarray,
     *,
-    coarticulation: float = 1.2,
+    coarticulation: float = 0.8,
     smoothing: float = 0.6,
     target_jitter: float = 0.0,
     rng: np.random.Generator | None = None,
@@ -171,7 +171,7 @@ def mouth_trajectory(
       durations: int `[S]`, frames per symbol, >= 0, with a positive sum T.
       coarticulation: reach of each target into neighbouring frames (frames); 0 gives
         piecewise-constant targets (zero-length tokens are then skipped).
-      smoothing: std of the final temporal Gaussian smoothing (frames); 0 disables it.
+      smoothing: std of the final temporal Gaussian smoothing (frames); < 1e-3 disables it.
       target_jitter: std of a per-token random perturbation of the targets (token-to-token
         variability of articulation); needs `rng` when > 0.
       rng: NumPy generator for `target_jitter`.
@@ -210,7 +210,7 @@ def mouth_trajectory(
         weights = (distance == 0).astype(np.float64) * (durations[None] > 0)
     weights /= weights.sum(axis=1, keepdims=True)
     trajectory = weights @ targets
-    if smoothing > 0:
+    if smoothing >= 1e-3:  # narrower Gaussians are the identity (and underflow in SciPy)
         trajectory = scipy.ndimage.gaussian_filter1d(trajectory, smoothing, axis=0, mode="nearest")
     return np.clip(trajectory, 0.0, 1.0).astype(np.float32)
 
