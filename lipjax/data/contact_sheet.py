@@ -86,11 +86,13 @@ def contact_sheet(
         top, left = (n // columns) * tile_h, (n % columns) * tile_w
         tile = np.ascontiguousarray(tiles[n])
         if landmarks is not None:
-            points = np.round(landmarks[n]).astype(np.int32)
-            if len(points) == 20:
+            # Corpora without a landmark detector store NaN: draw only the points that exist.
+            finite = np.isfinite(landmarks[n]).all(axis=-1)
+            points = np.round(np.where(finite[:, None], landmarks[n], 0.0)).astype(np.int32)
+            if len(points) == 20 and finite.all():
                 for part in (_OUTER_LIP, _INNER_LIP):
                     cv2.polylines(tile, [points[part].reshape(-1, 1, 2)], True, landmark_color, 1)
-            for x, y in points:
+            for x, y in points[finite]:
                 cv2.circle(tile, (int(x), int(y)), 1, landmark_color, -1)
         sheet[top + strip : top + strip + height, left : left + width] = tile
         if labels is not None:

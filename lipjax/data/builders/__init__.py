@@ -135,9 +135,9 @@ def _resolve_config(cls: type, config: str | None, overrides: Mapping[str, Any])
     digest = hashlib.sha1(
         json.dumps({k: repr(v) for k, v in values.items()}, sort_keys=True).encode()
     ).hexdigest()[:8]
-    description = f"{base.description or base_name} with " + ", ".join(
+    description = f"{base.description or base_name} (overrides: " + ", ".join(
         f"{k}={v!r}" for k, v in values.items()
-    )
+    ) + ")"
     return dataclasses.replace(
         base, name=f"{base_name}_{digest}", description=description, **values
     )
