@@ -64,7 +64,8 @@ def _data_build(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         **parse_overrides(args.overrides),
     )
-    sizes = ", ".join(f"{name}: {split.num_examples}" for name, split in sorted(builder.info.splits.items()))
+    splits = sorted(builder.info.splits.items())
+    sizes = ", ".join(f"{name}: {split.num_examples}" for name, split in splits)
     print(f"built {builder.info.full_name} in {builder.data_dir} ({sizes})")
     return 0
 
@@ -94,7 +95,9 @@ def _data_show(args: argparse.Namespace) -> int:
         record = source[index]
         frames = _pick(record, "frames", "frames_a")
         if frames is None:
-            raise DataError(f"{args.name!r} records have no frames to show (fields: {sorted(record)})")
+            raise DataError(
+                f"{args.name!r} records have no frames to show (fields: {sorted(record)})"
+            )
         landmarks = _pick(record, "landmarks", "landmarks_a")
         text = _pick(record, "text", "text_a")
         text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text or "")
@@ -114,7 +117,8 @@ def _data_show(args: argparse.Namespace) -> int:
         labels=labels,
     )
     save_png(args.out, sheet)
-    print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]}, {len(tiles) // args.frames} examples)")
+    rows = len(tiles) // args.frames
+    print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]} pixels, {rows} examples)")
     return 0
 
 

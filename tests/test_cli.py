@@ -72,8 +72,8 @@ def test_parse_overrides():
 @pytest.mark.parametrize(
     "value, default, expected",
     [("3", 1, 3), ("0.5", 1.0, 0.5), ("2", 1.0, 2.0), ("true", False, True), ("no", True, False),
-     ("(1, 2)", (0, 0), (1, 2)), ("[1, 2]", (0, 0), (1, 2)), ("abc", "x", "abc"), ("abc", None, "abc"),
-     (4, 1, 4)],
+     ("(1, 2)", (0, 0), (1, 2)), ("[1, 2]", (0, 0), (1, 2)), ("abc", "x", "abc"),
+     ("abc", None, "abc"), (4, 1, 4)],
 )
 def test_override_values_take_the_field_type(value, default, expected):
     result = builders._coerce("field", value, default)
@@ -105,7 +105,8 @@ def test_config_overrides_name_their_own_variant(tmp_path):
 
 @needs_synthetic_lips
 def test_unbuilt_dataset_says_how_to_build(tmp_path, capsys):
-    with pytest.raises(DataError, match="lipjax data build synthetic_lips --data_dir .* --config tiny"):
+    command = "lipjax data build synthetic_lips --data_dir .* --config tiny"
+    with pytest.raises(DataError, match=command):
         builders.load_split("synthetic_lips", "train", data_dir=tmp_path, config="tiny")
     code, _, err = run_main(
         capsys, "data", "show", "synthetic_lips", "--data_dir", str(tmp_path), "--config", "tiny",
@@ -136,6 +137,7 @@ def tiny_lips_dir(tmp_path_factory):
     return data_dir
 
 
+@pytest.mark.slow
 def test_data_show_writes_a_contact_sheet(tiny_lips_dir, tmp_path, capsys):
     out = tmp_path / "sheet.png"
     code, stdout, err = run_main(
@@ -160,6 +162,7 @@ def test_data_show_writes_a_contact_sheet(tiny_lips_dir, tmp_path, capsys):
         assert sheet[row * (80 + label + gap) : row * (80 + label + gap) + label].any()  # label
 
 
+@pytest.mark.slow
 def test_data_show_unknown_split(tiny_lips_dir, capsys, tmp_path):
     code, _, err = run_main(
         capsys, "data", "show", "synthetic_lips", "--data_dir", str(tiny_lips_dir),

@@ -24,7 +24,9 @@ H, W = 4, 6
 BUCKETS = [(4, 6), (6, 10), (8, 16)]
 
 
-def make_record(rng: np.random.Generator, num_tokens: int, num_frames: int, speaker: int = 0) -> dict:
+def make_record(
+    rng: np.random.Generator, num_tokens: int, num_frames: int, speaker: int = 0
+) -> dict:
     """A valid lips record; frame t of the video is filled with a value unique to (record, t)."""
     cuts = np.sort(rng.integers(0, num_frames + 1, size=num_tokens - 1))
     durations = np.diff(np.concatenate([[0], cuts, [num_frames]])).astype(np.int32)
@@ -101,7 +103,8 @@ def assert_batches_equal(a: list[dict], b: list[dict]) -> None:
 
 def identity_frame_index(record: dict, identity: np.ndarray) -> int:
     """Which frame of the record the identity image is (frames are distinct)."""
-    matches = [t for t, f in enumerate(record["frames"]) if np.array_equal(f / np.float32(255), identity)]
+    frames = record["frames"] / np.float32(255)
+    matches = [t for t, frame in enumerate(frames) if np.array_equal(frame, identity)]
     assert len(matches) >= 1
     return matches[0]
 
@@ -157,7 +160,8 @@ def test_eval_batches_match_source_and_cover_epoch():
             assert (max_tokens, max_frames) == brute_force_bucket(s, t, BUCKETS)
             for key, value in reference_example(record, max_tokens, max_frames).items():
                 np.testing.assert_array_equal(batch[key][slot], value, err_msg=key)
-            np.testing.assert_array_equal(batch["identity"][slot], record["frames"][0] / np.float32(255))
+            first_frame = record["frames"][0] / np.float32(255)
+            np.testing.assert_array_equal(batch["identity"][slot], first_frame)
     assert sorted(seen) == list(range(len(source)))  # evaluation keeps every record once
     assert pipeline.stats["usable"] == len(source)
 
@@ -204,7 +208,9 @@ def test_two_processes_see_disjoint_shards_covering_the_epoch(training):
 @pytest.mark.parametrize("cut", [1, 4, 6, 9])
 def test_resume_equals_uninterrupted(cut):
     source = make_source(count=14)
-    kwargs = dict(batch_size=2, buckets=BUCKETS, seed=7, process_index=0, process_count=1, prefetch=2)
+    kwargs = dict(
+        batch_size=2, buckets=BUCKETS, seed=7, process_index=0, process_count=1, prefetch=2
+    )
     reference = Pipeline(source, **kwargs)
     per_epoch = reference.num_batches(0)
     total = 3 * per_epoch
@@ -229,7 +235,9 @@ def test_restore_rejects_other_settings():
     source = make_source(count=8)
     pipeline = Pipeline(source, batch_size=2, buckets=BUCKETS, process_index=0, process_count=1)
     state = pipeline.state()
-    other = Pipeline(source, batch_size=2, buckets=BUCKETS, seed=5, process_index=0, process_count=1)
+    other = Pipeline(
+        source, batch_size=2, buckets=BUCKETS, seed=5, process_index=0, process_count=1
+    )
     with pytest.raises(ConfigError, match="seed"):
         other.restore(state)
     with pytest.raises(ConfigError):
@@ -309,7 +317,8 @@ def test_identity_frame_valid_in_training_first_in_eval():
     for batch in Pipeline(source, **common, training=False):
         for slot in np.flatnonzero(batch["example_mask"]):
             record = source[int(batch["index"][slot])]
-            np.testing.assert_array_equal(batch["identity"][slot], record["frames"][0] / np.float32(255))
+            first_frame = record["frames"][0] / np.float32(255)
+            np.testing.assert_array_equal(batch["identity"][slot], first_frame)
 
 
 def prefetch_threads() -> set[threading.Thread]:
@@ -365,6 +374,7 @@ def test_too_small_dataset_is_a_clear_error():
         next(pipeline)
 
 
+@pytest.mark.slow
 def test_with_synthetic_lips_builder(tmp_path):
     pytest.importorskip(
         "lipjax.data.builders.synthetic_lips", reason="synthetic_lips builder not written yet"

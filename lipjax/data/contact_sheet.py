@@ -115,7 +115,8 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
     import cv2
 
     image = np.asarray(image)
-    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] == 3)):
+    is_grey_or_rgb = image.ndim == 2 or (image.ndim == 3 and image.shape[-1] == 3)
+    if image.dtype != np.uint8 or not is_grey_or_rgb:
         raise InputError(
             f"save_png needs a uint8 [H, W] or [H, W, 3] image, got {image.dtype} {image.shape}"
         )

@@ -71,6 +71,9 @@ class DataSource(Protocol):
 
 
 LengthFn = Callable[[Mapping[str, Any]], tuple[int, int]]
+# What a malformed record makes a length or example function raise; other exceptions (TypeError
+# from a wrong signature, RuntimeError, ...) are bugs and propagate.
+_RECORD_ERRORS = (BadRecordError, ValueError, KeyError, IndexError)
 ExampleFn = Callable[..., dict[str, np.ndarray]]
 
 
@@ -193,11 +196,15 @@ def _sorted_buckets(buckets: Sequence[tuple[int, int]]) -> tuple[tuple[int, int]
             f"buckets must be (max_tokens, max_frames) pairs, got {buckets!r}"
         ) from None
     if not pairs or any(t <= 0 or f <= 0 for t, f in pairs):
-        raise ConfigError(f"buckets must be non-empty positive (max_tokens, max_frames), got {buckets!r}")
+        raise ConfigError(
+            f"buckets must be non-empty positive (max_tokens, max_frames) pairs, got {buckets!r}"
+        )
     return tuple(sorted(pairs, key=lambda tf: (tf[1], tf[0])))
 
 
-def choose_bucket(num_tokens: int, num_frames: int, buckets: Sequence[tuple[int, int]]) -> int | None:
+def choose_bucket(
+    num_tokens: int, num_frames: int, buckets: Sequence[tuple[int, int]]
+) -> int | None:
     """Index into `buckets` of the smallest one that fits, or None if none does.
 
     "Smallest" orders buckets by max_frames (frames dominate memory and compute), then by
@@ -233,7 +240,7 @@ def measure_lengths(
             continue
         try:
             lengths[index] = length_fn(record)
-        except (BadRecordError, ValueError, KeyError, IndexError, TypeError) as error:
+        except _RECORD_ERRORS as error:
             bad.append((index, str(error)))
     return lengths, bad
 
@@ -356,7 +363,10 @@ class _Batcher:
         if self._plan_cache is not None and self._plan_cache[0] == epoch:
             return self._plan_cache[1]
         usable = np.flatnonzero(self._bucket_of >= 0)
-        order = np.random.default_rng([self._seed, epoch]).permutation(usable) if self._shuffle else usable
+        if self._shuffle:
+            order = np.random.default_rng([self._seed, epoch]).permutation(usable)
+        else:
+            order = usable
         global_batch = self._batch_size * self._process_count
         pending: list[list[int]] = [[] for _ in self._buckets]
         plan = []
@@ -396,14 +406,18 @@ class _Batcher:
                 rng=np.random.default_rng([self._seed, epoch, index]),
                 training=self._training,
             )
-        except (BadRecordError, ValueError, KeyError, IndexError, TypeError) as error:
+        except _RECORD_ERRORS as error:
             self._count_failure(index, str(error))
             return None
 
-    def _assemble(self, epoch: int, bucket: int, global_indices: np.ndarray) -> dict[str, np.ndarray]:
+    def _assemble(
+        self, epoch: int, bucket: int, global_indices: np.ndarray
+    ) -> dict[str, np.ndarray]:
         local = global_indices[self._process_index :: self._process_count]
         examples = [self._transform(epoch, bucket, int(i)) if i >= 0 else None for i in local]
-        template = next((e for e in examples if e is not None), None) or self._templates.get(bucket)
+        template = next((e for e in examples if e is not None), None)
+        if template is None:
+            template = self._templates.get(bucket)
         for index in global_indices:  # an all-empty shard still needs the bucket's shapes
             if template is not None:
                 break
@@ -415,13 +429,15 @@ class _Batcher:
                 f"(indices {global_indices.tolist()}); the dataset looks corrupt, rebuild it"
             )
         self._templates.setdefault(bucket, template)
-        shapes = {k: (v.shape, v.dtype) for k, v in template.items()}
+        def layout(example: dict[str, np.ndarray]) -> dict[str, tuple]:
+            return {key: (value.shape, value.dtype) for key, value in example.items()}
+
+        expected = layout(template)
         for slot, example in enumerate(examples):
-            if example is not None and {k: (v.shape, v.dtype) for k, v in example.items()} != shapes:
-                got = {k: v.shape for k, v in example.items()}
+            if example is not None and layout(example) != expected:
                 self._count_failure(
                     int(local[slot]),
-                    f"shapes {got} differ from the batch's {dict((k, s) for k, (s, _) in shapes.items())}",
+                    f"arrays {layout(example)} differ from the batch's {expected}",
                 )
                 examples[slot] = None
         valid = np.asarray([e is not None for e in examples])
@@ -433,7 +449,9 @@ class _Batcher:
         batch["index"] = np.where(valid, local, -1).astype(np.int32)
         return batch
 
-    def generate(self, epoch: int, batch: int) -> Iterator[tuple[dict[str, np.ndarray], tuple[int, int]]]:
+    def generate(
+        self, epoch: int, batch: int
+    ) -> Iterator[tuple[dict[str, np.ndarray], tuple[int, int]]]:
         """Yields (batch, position after it) from position (epoch, batch) on."""
         while self._num_epochs is None or epoch < self._num_epochs:
             plan = self.epoch_plan(epoch)
@@ -543,7 +561,8 @@ class Pipeline:
             lengths = np.asarray(lengths, np.int64)
             if lengths.shape != (len(source), 2):
                 raise ConfigError(f"lengths must be [{len(source)}, 2], got {lengths.shape}")
-            bad = [(int(i), "marked bad in the given lengths") for i in np.flatnonzero(lengths[:, 0] < 0)]
+            marked = np.flatnonzero(lengths[:, 0] < 0)
+            bad = [(int(i), "marked bad in the given lengths") for i in marked]
         bucket_of = np.full(len(source), -1, np.int64)
         too_long = []
         for index, (num_tokens, num_frames) in enumerate(lengths):
@@ -638,7 +657,8 @@ class Pipeline:
 
     def state(self) -> dict[str, Any]:
         """Position after the last batch handed out, as a small JSON-able dict."""
-        return {"version": _STATE_VERSION, "epoch": self._epoch, "batch": self._batch, **self._settings()}
+        position = {"epoch": self._epoch, "batch": self._batch}
+        return {"version": _STATE_VERSION, **position, **self._settings()}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Continues from `state` (from `state()` of a pipeline with the same settings).

@@ -234,9 +234,10 @@ def load_split(
     """
     builder = get_builder(name, data_dir=data_dir, config=config, **config_overrides)
     if not builder.is_prepared():
+        config_name = builder.builder_config.name if builder.builder_config else "default"
         raise DataError(
-            f"dataset {name!r} (config {builder.builder_config.name if builder.builder_config else '-'}) "
-            f"is not built in {os.fspath(data_dir)!r}; build it first with: "
+            f"dataset {name!r} (config {config_name}) is not built in {os.fspath(data_dir)!r}; "
+            "build it first with: "
             f"{_build_command(name, data_dir, config, config_overrides)}"
         )
     splits = sorted(builder.info.splits.keys())
