@@ -85,7 +85,8 @@ def write_grid_align(path: Path, words: list[str], num_frames: int, *, with_sp: 
     """GRID .align: "start end word" lines, 1000 units per frame, sil at both ends."""
     lead, tail = 3, 2
     spoken = num_frames - lead - tail
-    edges = np.linspace(lead, lead + spoken, len(words) + 1) * 1000
+    # The 37-unit offset keeps boundaries off frame centres (no rounding ties in the tests).
+    edges = np.linspace(lead, lead + spoken, len(words) + 1) * 1000 + 37
     lines = [f"0 {int(edges[0])} sil"]
     for i, word in enumerate(words):
         start, end = int(edges[i]), int(edges[i + 1])
@@ -178,7 +179,8 @@ def make_fake_tcd_timit(
             path = clip_dir / f"{clip_id}.mp4"
             write_opencv_video(path, frames, TCD_FPS, "mp4v")
             phones = labels.split()
-            edges = np.linspace(0.0, num_frames / TCD_FPS, len(phones) + 1)
+            # Slightly inside the clip and off frame centres (no rounding ties in the tests).
+            edges = np.linspace(0.013, (num_frames - 0.3) / TCD_FPS, len(phones) + 1)
             if s_index == 0:
                 mlf_lines.append(f'"/data/TCDTIMIT/volunteers/{speaker}/Clips/straightcam/{clip_id}.rec"')
                 mlf_lines += [
