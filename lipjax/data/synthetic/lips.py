@@ -145,7 +145,10 @@ def num_grid_sentences() -> int:
 
 
 def grid_sentence(index: int) -> str:
-    """The GRID sentence with a given index in [0, `num_grid_sentences()`), e.g. "bin blue at a zero again"."""
+    """The GRID sentence with index `index` in [0, `num_grid_sentences()`).
+
+    Index 0 is "bin blue at a zero again"; the last slot (adverb) varies fastest.
+    """
     if not 0 <= index < num_grid_sentences():
         raise InputError(f"sentence index must be in [0, {num_grid_sentences()}), got {index}")
     words = []
@@ -356,7 +359,8 @@ def render_video(
     for t in range(num_frames):
         # The skin moves with the head (whole-pixel shift of the larger texture).
         dx, dy = np.clip(np.round(motion[t]).astype(int), -margin, margin)
-        window = skin[margin - dy : margin - dy + FRAME_HEIGHT, margin - dx : margin - dx + FRAME_WIDTH]
+        top, left = margin - dy, margin - dx
+        window = skin[top : top + FRAME_HEIGHT, left : left + FRAME_WIDTH]
         canvas = np.clip(window * brightness, 0, 255).astype(np.uint8)
         frames[t] = draw_mouth(canvas, landmarks[t], params[t], speaker.style,
                                supersample=config.supersample)

@@ -118,7 +118,8 @@ DOMINANCE: dict[str, float] = {
 def _check_symbols(symbols: Sequence[str]) -> None:
     if isinstance(symbols, str):
         raise InputError(
-            f"symbols must be a sequence of GRID symbols (e.g. list(text)), not the string {symbols!r}"
+            "symbols must be a sequence of GRID symbols (e.g. list(text)), not the string "
+            f"{symbols!r}"
         )
     unknown = sorted({s for s in symbols if s not in MOUTH_TARGETS})
     if unknown:
@@ -278,7 +279,8 @@ def mouth_landmarks(
     # Upper outer lip with a cupid's bow: the peaks (50, 52) rise above the middle (51).
     bow = np.array([0.0, 0.9, 1.12, 1.0, 1.12, 0.9, 0.0])
     upper_outer_y = upper_inner_mid * profile(outer_u, 0.5) - upper_thickness * bow
-    lower_outer_y = lower_inner_mid * profile(outer_u, 0.5) + lower_thickness * profile(outer_u, 0.6)
+    lower_outer_y = (lower_inner_mid * profile(outer_u, 0.5)
+                     + lower_thickness * profile(outer_u, 0.6))
     upper_inner_y = upper_inner_mid * profile(inner_u, 0.5)
     lower_inner_y = lower_inner_mid * profile(inner_u, 0.5)
 
@@ -451,7 +453,9 @@ def draw_mouth(
     upper_line = float((upper_inner - centre) @ down)
     lower_line = upper_line + aperture
     teeth_band = teeth_amount * style.teeth_height * mouth_unit
-    upper_teeth = interior & (across < upper_line + teeth_band) & (np.abs(along) < 0.72 * mouth_unit)
+    upper_teeth = interior & (across < upper_line + teeth_band) & (
+        np.abs(along) < 0.72 * mouth_unit
+    )
     lower_teeth = interior & (across > lower_line - 0.45 * teeth_band) & (
         np.abs(along) < 0.6 * mouth_unit
     )
