@@ -175,3 +175,26 @@ def test_boundaries_to_durations_properties(gaps, num_frames, jitter):
     clipped[0], clipped[-1] = 0, num_frames
     clipped = np.maximum.accumulate(clipped)
     assert np.all(np.abs(durations - np.diff(clipped)) < 1 + 1e-9)
+
+
+def test_landmark_path_centres_on_landmarks_and_maps_them_into_the_crop(built):
+    """A stand-in landmarker (the true mouth: a 20-point ellipse) drives the crop and the stored
+    landmarks, which must land at the same relative place inside the 80x160 crop."""
+    _, videos, _, _ = built
+    video = next(v for v in videos if not v.corrupt)
+    angles = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    ellipse = np.stack([10 * np.cos(angles), 4 * np.sin(angles)], axis=-1)  # 20 px wide
+
+    def landmarker(frames, face_boxes):
+        assert len(frames) == len(face_boxes) == video.num_frames
+        return (video.mouth_centres[:, None, :] + ellipse).astype(np.float32)
+
+    config = GridConfig(name="lm", landmark_width_scale=2.0, smoothing_window=1)
+    track = _lip_crops.extract_lip_track(video.path, config, landmarker=landmarker)
+    centres = 0.5 * (track.lip_boxes[:, :2] + track.lip_boxes[:, 2:])
+    np.testing.assert_allclose(centres, video.mouth_centres, atol=1e-3)
+    np.testing.assert_allclose(track.lip_boxes[:, 2] - track.lip_boxes[:, 0], 40.0, atol=1e-3)
+    # In the crop (40 px box -> 160 px: x4), the ellipse is centred and 80 px wide.
+    assert track.landmarks.shape == (video.num_frames, 20, 2)
+    np.testing.assert_allclose(track.landmarks.mean(axis=1), [[80.0, 40.0]] * video.num_frames, atol=2.5)
+    np.testing.assert_allclose(np.ptp(track.landmarks[..., 0], axis=1), 80.0, atol=0.5)

@@ -116,10 +116,16 @@ class LipTrack:
     fps: float
 
 
+Landmarker = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
 def extract_lip_track(
-    path: str | Path, config: LipCorpusConfig, *, landmarker: face.MouthLandmarker | None = None
+    path: str | Path, config: LipCorpusConfig, *, landmarker: Landmarker | None = None
 ) -> LipTrack:
     """Decode -> detect -> smooth -> lip box -> crop, for one video file.
+
+    `landmarker(frames [T, H, W, 3], face_boxes [T, 4]) -> [T, 20, 2]` (e.g. a
+    `lipjax.face.MouthLandmarker`) switches from the fixed geometry to landmark-centred crops.
 
     Raises VideoError (unreadable video) or NoFaceError (no face in any frame).
     """
