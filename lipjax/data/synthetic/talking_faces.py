@@ -245,10 +245,11 @@ def draw_background(rng: np.random.Generator, height: int, width: int) -> np.nda
             )
             cover = (cover > 0.5).astype(np.float32) * cover  # flatter, poster-like shapes
         _paint(image, alpha * cover, colour)
-    # Texture: smooth low-frequency blotches plus fine grain.
+    # Texture: smooth low-frequency blotches. (No per-pixel grain: it would defeat the zlib
+    # compression of the stored frames.)
     coarse = rng.normal(0.0, 1.0, size=(max(2, height // 16), max(2, width // 16), 3))
     blotches = cv2.resize(coarse.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
-    image += 10.0 * blotches + rng.normal(0.0, 3.0, size=image.shape).astype(np.float32)
+    image += 10.0 * blotches
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
