@@ -120,7 +120,7 @@ def _resolve_config(cls: type, config: str | None, overrides: Mapping[str, Any])
         return config
     if not configs:
         raise ConfigError("this dataset has no config whose fields could be overridden.")
-    base_name = config if config is not None else cls.get_default_builder_config().name
+    base_name = config if config is not None else cls.default_builder_config.name
     base = configs[base_name]
     fields = {f.name: f for f in dataclasses.fields(base)}
     reserved = {"name", "version", "release_notes", "supported_versions", "description", "tags"}
