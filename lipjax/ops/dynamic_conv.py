@@ -15,8 +15,12 @@ for every sample `b`, in one of three equivalent ways:
   convolution is a batched matrix product `[B, H*W, Cin] @ [B, Cin, Cout]`.
 * ``"patches"`` — any kernel size: `lax.conv_general_dilated_patches` extracts the `kh*kw*Cin`
   patch vectors and the convolution is a batched matrix product with the flattened kernels.
+  The extraction is itself a grouped convolution, slow on CPU.
+* ``"taps"`` — any kernel size: the sum over the `kh*kw` kernel taps of a batched matrix product
+  of a strided view of the padded input with that tap's `[Cin, Cout]` matrix.
 
-``"auto"`` picks ``"einsum"`` for 1x1 kernels and ``"patches"`` otherwise.
+``"auto"`` picks ``"einsum"`` for 1x1 kernels and ``"taps"`` otherwise (see
+benchmarks/dynamic_conv.py for the measurements behind the choice).
 """
 
 from __future__ import annotations
@@ -33,10 +37,10 @@ from lipjax.errors import InputError
 
 __all__ = ["dynamic_conv", "DYNAMIC_CONV_METHODS"]
 
-DYNAMIC_CONV_METHODS = ("auto", "vmap", "einsum", "patches")
+DYNAMIC_CONV_METHODS = ("auto", "vmap", "einsum", "patches", "taps")
 
 Padding = Union[str, Sequence[tuple[int, int]]]
-Method = Literal["auto", "vmap", "einsum", "patches"]
+Method = Literal["auto", "vmap", "einsum", "patches", "taps"]
 
 # Layouts of x, kernels and output as `lax.conv_general_dilated` names them.
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
@@ -142,7 +146,44 @@ def _conv_patches(
     return jnp.einsum("bhwp,bpo->bhwo", patches, flat_kernels, precision=precision)
 
 
-_IMPLEMENTATIONS = {"vmap": _conv_vmap, "einsum": _conv_einsum, "patches": _conv_patches}
+def _conv_taps(
+    x: jax.Array,
+    kernels: jax.Array,
+    stride: tuple[int, int],
+    pads: tuple[tuple[int, int], tuple[int, int]],
+    precision: lax.PrecisionLike,
+) -> jax.Array:
+    """k x k kernels: one batched matmul per kernel tap (i, j) on a strided view, summed.
+
+    Equivalent to "patches" without materialising the kh*kw times larger patch tensor and
+    without the grouped convolution that extracts it (slow on CPU).
+    """
+    batch, kh, kw, _, _ = kernels.shape
+    (top, bottom), (left, right) = pads
+    x = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    _, height, width, cin = x.shape
+    out_height = (height - kh) // stride[0] + 1
+    out_width = (width - kw) // stride[1] + 1
+    # Extent of the input rows/columns that one tap reads, first to last (inclusive) + 1.
+    span_h = (out_height - 1) * stride[0] + 1
+    span_w = (out_width - 1) * stride[1] + 1
+    out = None
+    for i in range(kh):  # static unroll over the (small) kernel window
+        for j in range(kw):
+            view = lax.slice(
+                x, (0, i, j, 0), (batch, i + span_h, j + span_w, cin), (1, stride[0], stride[1], 1)
+            )
+            term = jnp.einsum("bhwi,bio->bhwo", view, kernels[:, i, j], precision=precision)
+            out = term if out is None else out + term
+    return out
+
+
+_IMPLEMENTATIONS = {
+    "vmap": _conv_vmap,
+    "einsum": _conv_einsum,
+    "patches": _conv_patches,
+    "taps": _conv_taps,
+}
 
 
 def dynamic_conv(
@@ -164,9 +205,9 @@ def dynamic_conv(
       stride: int or `(stride_h, stride_w)`.
       padding: "SAME", "VALID" or explicit `((top, bottom), (left, right))`, as in
         `lax.conv_general_dilated`.
-      method: "vmap" (reference), "einsum" (1x1 kernels), "patches" (any kernel) or "auto"
-        ("einsum" for 1x1 kernels, else "patches"). All give the same values and gradients up to
-        floating-point rounding.
+      method: "vmap" (reference), "einsum" (1x1 kernels), "patches" or "taps" (any kernel), or
+        "auto" ("einsum" for 1x1 kernels, else "taps"). All give the same values and gradients
+        up to floating-point rounding.
       precision: `lax.Precision` of the main contraction (None = the backend default).
 
     Returns:
@@ -195,7 +236,7 @@ def dynamic_conv(
     if method not in DYNAMIC_CONV_METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {DYNAMIC_CONV_METHODS}")
     if method == "auto":
-        method = "einsum" if (kh, kw) == (1, 1) else "patches"
+        method = "einsum" if (kh, kw) == (1, 1) else "taps"
     if method == "einsum" and (kh, kw) != (1, 1):
         raise InputError(
             f"method='einsum' needs 1x1 kernels, got {kh}x{kw}; use 'patches' or 'auto'"
