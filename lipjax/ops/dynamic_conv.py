@@ -6,11 +6,11 @@ window. `dynamic_conv` computes
 
     out[b] = conv2d(x[b], kernels[b], stride, padding) + bias[b]
 
-for every sample `b`, in one of three equivalent ways:
+for every sample `b`, in one of four equivalent ways:
 
 * ``"vmap"`` — the reference: `jax.vmap` of a per-sample `lax.conv_general_dilated`. XLA lowers
-  it to a grouped convolution (one group per sample), which is slow on CPU (~12-22 GFLOP/s
-  measured on this project's machines, against ~130-140 GFLOP/s for a plain matmul).
+  it to a grouped convolution (one group per sample), which is slow on CPU (~12-40 GFLOP/s
+  measured on this project's machines, against ~130-180 GFLOP/s for a plain matmul).
 * ``"einsum"`` — 1x1 kernels only: stride and padding are applied to `x` directly and the
   convolution is a batched matrix product `[B, H*W, Cin] @ [B, Cin, Cout]`.
 * ``"patches"`` — any kernel size: `lax.conv_general_dilated_patches` extracts the `kh*kw*Cin`
