@@ -30,6 +30,8 @@ Registrar = Callable[[argparse._SubParsersAction], None]
 # "module:function" of every subcommand registrar, in the order shown by --help.
 REGISTRARS: list[str] = [
     "lipjax.cli:register_data",
+    "lipjax.train.commands:register_train",
+    "lipjax.train.commands:register_evaluate",
 ]
 
 _EXIT_ERROR = 2

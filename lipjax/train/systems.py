@@ -1,0 +1,30 @@
+"""The trainable systems, by the name a config's `system` field gives.
+
+Each entry is a class implementing `lipjax.train.steps.GanSystem` plus `from_config(config)`,
+`init_variables(rng, batch)`, and the data hooks `example_fn` / `length_fn` for the pipeline.
+Imported lazily so that `import lipjax.train` does not build every model.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import ml_collections
+
+from lipjax.errors import ConfigError
+
+__all__ = ["SYSTEMS", "make_system"]
+
+SYSTEMS: dict[str, str] = {
+    "paralip": "lipjax.train.paralip:ParaLipSystem",
+}
+
+
+def make_system(config: ml_collections.ConfigDict):
+    """Builds the system named by `config.system` from the config."""
+    name = config.get("system")
+    if name not in SYSTEMS:
+        raise ConfigError(
+            f"config.system is {name!r}; known systems: {', '.join(sorted(SYSTEMS))}")
+    module, cls = SYSTEMS[name].split(":")
+    return getattr(importlib.import_module(module), cls).from_config(config)
