@@ -122,7 +122,7 @@ def _check_positive(name: str, value: float) -> None:
 
 
 def gaussian_window(window_size: int, sigma: float) -> jax.Array:
-    """Normalised 1-D Gaussian taps ``exp(-t^2 / (2 sigma^2))`` for ``t = -r..r``, ``r = size // 2``.
+    """Normalised 1-D Gaussian taps ``exp(-t^2 / (2 sigma^2))``, ``t = -r..r``, ``r = size // 2``.
 
     With ``window_size=11, sigma=1.5`` these are exactly the taps of
     ``scipy.ndimage.gaussian_filter(sigma=1.5, truncate=3.5)`` that scikit-image's SSIM uses.

@@ -13,7 +13,9 @@ from scipy import ndimage
 from lipjax import metrics
 from lipjax.errors import InputError
 
-skimage_metrics = pytest.importorskip("skimage.metrics", reason="scikit-image is the SSIM reference")
+skimage_metrics = pytest.importorskip(
+    "skimage.metrics", reason="scikit-image is the SSIM reference"
+)
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the natural images")
 
 SSIM_TOL = 1e-4  # mean SSIM vs scikit-image (the requirement)
