@@ -55,7 +55,7 @@ def test_l1_loss_matches_numpy_and_ignores_padding(rng):
     assert np.all(np.asarray(grad)[~FRAME_MASK] == 0)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(
     batch=st.integers(1, 3), frames=st.integers(1, 4), height=st.integers(1, 5),
     channels=st.sampled_from([1, 3]), seed=st.integers(0, 2**16),
@@ -183,14 +183,15 @@ def test_ssim_loss_is_one_minus_metric_and_matches_skimage(rng):
 
 
 def test_ssim_loss_finite_gradient_on_flat_frames_and_garbage_padding(rng):
-    flat = jnp.full((2, 4, 12, 12, 3), 0.5, jnp.float32)
-    value, grad = jax.value_and_grad(losses.ssim_loss)(flat, flat)
+    loss_and_grad = jax.jit(jax.value_and_grad(losses.ssim_loss))
+    flat = jnp.full((2, 4, 12, 14, 3), 0.5, jnp.float32)
+    value, grad = loss_and_grad(flat, flat, np.ones_like(FRAME_MASK))
     assert abs(float(value)) < 1e-6
     assert_finite_tree(grad)
     pred, target = video_pair(rng)
     clean = losses.ssim_loss(pred, target, FRAME_MASK)
     bad = with_garbage(pred, FRAME_MASK)
-    value, grad = jax.value_and_grad(losses.ssim_loss)(bad, target, FRAME_MASK)
+    value, grad = loss_and_grad(bad, target, FRAME_MASK)
     np.testing.assert_allclose(value, clean, atol=1e-7)
     assert_finite_tree(grad)
     assert float(losses.ssim_loss(pred, target, np.zeros_like(FRAME_MASK))) == 0.0
