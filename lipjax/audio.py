@@ -225,7 +225,8 @@ def mel_spectrogram(
     floor = 10.0 ** (config.min_level_db / 20.0)
     db = 20.0 * np.log10(np.maximum(floor, mel)) - config.ref_level_db
     top = config.max_abs_value
-    normalised = np.clip(2 * top * (db - config.min_level_db) / -config.min_level_db - top, -top, top)
+    scaled = 2 * top * (db - config.min_level_db) / -config.min_level_db - top
+    normalised = np.clip(scaled, -top, top)
     return np.ascontiguousarray(normalised.T, dtype=np.float32)
 
 

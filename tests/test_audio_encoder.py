@@ -74,7 +74,8 @@ def _reference_forward(state: dict[str, jax.Array], mel_nchw: jax.Array) -> jax.
         y = y + state[p + "0.bias"][None, :, None, None]
         inv = 1.0 / jnp.sqrt(state[p + "1.running_var"] + 1e-5)
         y = (y - state[p + "1.running_mean"][None, :, None, None]) * inv[None, :, None, None]
-        y = y * state[p + "1.weight"][None, :, None, None] + state[p + "1.bias"][None, :, None, None]
+        y = y * state[p + "1.weight"][None, :, None, None]
+        y = y + state[p + "1.bias"][None, :, None, None]
         if spec.residual:
             y = y + x
         x = jnp.maximum(y, 0)

@@ -313,6 +313,11 @@ def test_config_accepts_lists_and_small_sizes():
                     middle_channels=16)
     assert cfg.down_channels == (8, 8, 8, 8, 16) and cfg.bottleneck_size == 3
     hash(cfg)  # usable as a static flax module attribute
+    # Block tables from ml_collections arrive as nested lists.
+    listed = DCKConfig(audio_blocks=[[b.features, b.kernel_size, list(b.stride), b.padding,
+                                      b.residual] for b in TINY_AUDIO], audio_feature_dim=32)
+    assert listed.audio_blocks == TINY_AUDIO
+    hash(listed)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -125,8 +125,9 @@ class DCKConfig:
         for name in ("down_channels", "up_channels", "audio_blocks", "kernel_generator_hidden",
                      "discriminator_channels"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        object.__setattr__(
-            self, "audio_blocks", tuple(ConvBlockSpec(*b) for b in self.audio_blocks))
+        blocks = (ConvBlockSpec(*block) for block in self.audio_blocks)
+        object.__setattr__(self, "audio_blocks", tuple(
+            block._replace(stride=tuple(block.stride)) for block in blocks))
         levels = len(self.down_channels)
         if levels == 0 or len(self.up_channels) != levels:
             raise ConfigError(
@@ -333,7 +334,8 @@ class DCKUNet(nn.Module):
             x = x + y if cfg.middle_residual else y
 
         for i, features in enumerate(cfg.up_channels):
-            x = nn.ConvTranspose(features, (k, k), strides=(2, 2), padding="SAME", name=f"up_{i}")(x)
+            x = nn.ConvTranspose(
+                features, (k, k), strides=(2, 2), padding="SAME", name=f"up_{i}")(x)
             x = nn.relu(norm(f"up_{i}_norm")(x))
             x = jnp.concatenate([x, skips.pop()], axis=-1)
 
