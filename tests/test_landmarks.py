@@ -56,7 +56,8 @@ def corpus(tmp_path_factory):
 def trained(corpus):
     params, report = train_landmark_regressor(
         corpus["train"], corpus["test"], steps=STEPS, batch_size=BATCH, learning_rate=1e-3,
-        seed=0, config=SMALL, progress=False)
+        seed=0, config=SMALL, extra_eval_sources={"unseen": corpus["test_unseen_speaker"]},
+        progress=False)
     return params, report
 
 
@@ -219,11 +220,15 @@ def test_report_errors_match_numpy(trained, detector, corpus):
 
 
 def test_unseen_speaker_error(detector, trained, corpus):
+    _, report = trained
     frames, landmarks = stacked(corpus["test_unseen_speaker"])
     error = lmd_numpy(detector(frames.astype(np.float32) / 255), landmarks)
     _, train_landmarks = stacked(corpus["train"])
     baseline = lmd_numpy(np.broadcast_to(train_landmarks.mean(0), landmarks.shape), landmarks)
     print(f"unseen speaker: regressor {error:.3f} px, mean shape {baseline:.3f} px")
+    assert report["unseen_error_px"] == pytest.approx(error, rel=1e-4)
+    assert report["mean_shape_unseen_error_px"] == pytest.approx(baseline, rel=1e-5)
+    assert report["num_unseen_frames"] == len(frames)
     assert error < baseline
 
 
