@@ -246,6 +246,11 @@ def test_bad_inputs_raise_input_error(tiny):
         model.apply(variables, tokens.astype(jnp.float32), identity, max_frames=9, train=False)
 
 
+def test_config_accepts_lists_and_stays_hashable():
+    config = ParaLipConfig(identity_channels=[16, 32, 64, 128], video_decoder_channels=[196, 128, 80, 48, 16])
+    assert config == ParaLipConfig() and hash(config) == hash(ParaLipConfig())
+
+
 def test_inconsistent_config_raises_config_error():
     with pytest.raises(ConfigError, match="divisible"):
         ParaLipConfig(image_height=84)

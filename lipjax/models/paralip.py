@@ -148,6 +148,9 @@ class ParaLipConfig:
     mask_padding_in_batch_norm: bool = True
 
     def __post_init__(self) -> None:
+        # ml_collections configs hand over lists; flax module attributes must be hashable.
+        object.__setattr__(self, "identity_channels", tuple(self.identity_channels))
+        object.__setattr__(self, "video_decoder_channels", tuple(self.video_decoder_channels))
         down = 2 ** len(self.identity_channels)
         if self.image_height % down or self.image_width % down:
             raise ConfigError(
