@@ -13,13 +13,9 @@ from jax import lax
 
 from lipjax.errors import ConfigError, InputError
 from lipjax.models.audio_encoder import ConvBlockSpec
-from lipjax.models.dck import (
-    DCKConfig,
-    DCKDiscriminator,
-    DCKGenerator,
-    DCKLayer,
-    blend,
-)
+from lipjax.models import dck
+from lipjax.models.dck import DCKConfig, DCKGenerator, DCKLayer, blend
+from lipjax.models.discriminators import DCKDiscriminator, DCKDiscriminatorConfig
 
 WAV2LIP_AUDIO_PARAMS = 2_812_672
 # A 4-block audio encoder with Wav2Lip's strides (80 x 16 -> 1 x 1): compiles fast on CPU.
@@ -37,7 +33,7 @@ TINY = DCKConfig(
     audio_blocks=TINY_AUDIO,
     audio_feature_dim=32,
     kernel_generator_hidden=(32,),
-    discriminator_channels=(8, 16),
+    discriminator=DCKDiscriminatorConfig(channels=(8, 16)),
 )
 
 
@@ -318,6 +314,10 @@ def test_config_accepts_lists_and_small_sizes():
                                       b.residual] for b in TINY_AUDIO], audio_feature_dim=32)
     assert listed.audio_blocks == TINY_AUDIO
     hash(listed)
+    from_dict = DCKConfig(discriminator={"channels": [8, 16], "instance_norm": False})
+    assert from_dict.discriminator == DCKDiscriminatorConfig((8, 16), instance_norm=False)
+    with pytest.raises(ConfigError, match="discriminator channels"):
+        DCKDiscriminatorConfig(channels=())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,7 +325,9 @@ def test_config_accepts_lists_and_small_sizes():
 
 
 def test_discriminator_shapes_and_parameters(rng):
-    disc = DCKDiscriminator(TINY)
+    # It lives in lipjax.models.discriminators (with the ParaLip one); dck re-exports it.
+    assert dck.DCKDiscriminator is DCKDiscriminator
+    disc = DCKDiscriminator(TINY.discriminator)
     frames = jnp.asarray(rng.uniform(0, 1, (2, 3, 64, 64, 3)), jnp.float32)
     variables = jax.jit(disc.init)(_key(), frames)
     scores = jax.jit(lambda v, f: disc.apply(v, f, train=True))(variables, frames)

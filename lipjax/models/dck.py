@@ -47,6 +47,7 @@ from jax.typing import ArrayLike
 
 from lipjax.errors import ConfigError, InputError
 from lipjax.models.audio_encoder import WAV2LIP_AUDIO_BLOCKS, AudioEncoder, ConvBlockSpec
+from lipjax.models.discriminators import DCKDiscriminator, DCKDiscriminatorConfig
 from lipjax.ops.dynamic_conv import DYNAMIC_CONV_METHODS, dynamic_conv
 
 __all__ = [
@@ -58,7 +59,8 @@ __all__ = [
     "SpatialAttentionFusion",
     "DCKUNet",
     "DCKGenerator",
-    "DCKDiscriminator",
+    "DCKDiscriminator",  # defined in lipjax.models.discriminators, re-exported here
+    "DCKDiscriminatorConfig",
 ]
 
 
@@ -90,9 +92,7 @@ class DCKConfig:
       dynamic_conv_method: `lipjax.ops.dynamic_conv` method ("auto" = the fast path).
       bn_axis_name: BatchNorm cross-device axis (None; 'data' under `jax.pmap`).
       bn_momentum, bn_epsilon: BatchNorm settings (flax convention).
-      discriminator_channels: channels of the discriminator's stride-2 convolutions.
-      discriminator_kernel_size: their kernel size (and that of the final score convolution).
-      discriminator_instance_norm: InstanceNorm after every discriminator conv but the first.
+      discriminator: sizes of the `DCKDiscriminator` (`DCKDiscriminator(config.discriminator)`).
     """
 
     image_size: int = 256
@@ -116,14 +116,11 @@ class DCKConfig:
     bn_axis_name: str | None = None
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
-    discriminator_channels: tuple[int, ...] = (64, 128, 256, 512)
-    discriminator_kernel_size: int = 4
-    discriminator_instance_norm: bool = True
+    discriminator: DCKDiscriminatorConfig = DCKDiscriminatorConfig()
 
     def __post_init__(self) -> None:
         # Lists from ml_collections configs become tuples so that the config stays hashable.
-        for name in ("down_channels", "up_channels", "audio_blocks", "kernel_generator_hidden",
-                     "discriminator_channels"):
+        for name in ("down_channels", "up_channels", "audio_blocks", "kernel_generator_hidden"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         blocks = (ConvBlockSpec(*block) for block in self.audio_blocks)
         object.__setattr__(self, "audio_blocks", tuple(
@@ -147,6 +144,8 @@ class DCKConfig:
             raise ConfigError(
                 f"audio_feature_dim ({self.audio_feature_dim}) must equal the features of the "
                 "last audio encoder block")
+        if isinstance(self.discriminator, dict):  # from an ml_collections ConfigDict
+            object.__setattr__(self, "discriminator", DCKDiscriminatorConfig(**self.discriminator))
         if self.dynamic_conv_method not in DYNAMIC_CONV_METHODS:
             raise ConfigError(
                 f"dynamic_conv_method {self.dynamic_conv_method!r} is not one of "
@@ -397,36 +396,3 @@ class DCKGenerator(nn.Module):
             edited = motion
         unflatten = lambda a: a.reshape(*lead, *a.shape[1:])  # noqa: E731
         return DCKOutput(unflatten(edited), unflatten(motion), unflatten(alpha))
-
-
-class DCKDiscriminator(nn.Module):
-    """Per-frame patch discriminator for the DCK talking face's LSGAN loss.
-
-    Conv k x k stride 2 (`config.discriminator_channels`) -> [InstanceNorm] -> LeakyReLU, then a
-    k x k stride-1 convolution to one score per patch. No BatchNorm, so `train` changes nothing;
-    it is accepted for the common GAN-step interface.
-
-    Attributes:
-      config: a `DCKConfig` (discriminator_* fields, negative_slope).
-    """
-
-    config: DCKConfig = DCKConfig()
-
-    @nn.compact
-    def __call__(self, frames: ArrayLike, *, train: bool = False) -> jax.Array:
-        """Scores `[..., H, W, 3]` frames in [0, 1] -> `[..., H / 2^L, W / 2^L, 1]` patch scores."""
-        del train
-        cfg = self.config
-        frames = jnp.asarray(frames)
-        if frames.ndim < 4 or frames.shape[-1] != 3:
-            raise InputError(f"frames must be [..., H, W, 3], got shape {frames.shape}")
-        lead = frames.shape[:-3]
-        x = frames.reshape(-1, *frames.shape[-3:]) * 2.0 - 1.0
-        k = (cfg.discriminator_kernel_size,) * 2
-        for i, features in enumerate(cfg.discriminator_channels):
-            x = nn.Conv(features, k, strides=(2, 2), padding="SAME", name=f"conv_{i}")(x)
-            if i > 0 and cfg.discriminator_instance_norm:
-                x = nn.InstanceNorm(name=f"norm_{i}")(x)
-            x = nn.leaky_relu(x, cfg.negative_slope)
-        scores = nn.Conv(1, k, padding="SAME", name="score")(x)
-        return scores.reshape(*lead, *scores.shape[1:])

@@ -120,3 +120,62 @@ class FrameDiscriminator(nn.Module):
             x = nn.leaky_relu(x, cfg.negative_slope)
         x = nn.Conv(1, cfg.final_kernel, padding="VALID", name="final")(x)
         return x.reshape(leading)
+
+
+# -------------------------------------------------------------------------------------------------
+# DCK talking face (Ye et al., IEEE TMM 2022): per-frame patch discriminator for its LSGAN loss.
+
+__all__ += ["DCKDiscriminatorConfig", "DCKDiscriminator"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DCKDiscriminatorConfig:
+    """Sizes of the DCK talking-face discriminator (the paper gives none; PatchGAN-style).
+
+    Attributes:
+      channels: output channels of the k x k stride-2 convolutions.
+      kernel_size: k, also the kernel of the final stride-1 score convolution.
+      negative_slope: LeakyReLU slope.
+      instance_norm: InstanceNorm after every strided conv but the first.
+    """
+
+    channels: tuple[int, ...] = (64, 128, 256, 512)
+    kernel_size: int = 4
+    negative_slope: float = 0.2
+    instance_norm: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(self.channels))
+        if not self.channels or min(self.channels) <= 0 or self.kernel_size <= 0:
+            raise ConfigError(
+                f"DCK discriminator channels must be a non-empty list of positive ints and "
+                f"kernel_size positive, got {self.channels} and {self.kernel_size}")
+
+
+class DCKDiscriminator(nn.Module):
+    """Per-frame patch discriminator: `[..., H, W, 3]` frames in [0, 1] -> patch scores.
+
+    Conv k x k stride 2 (`config.channels`) -> [InstanceNorm] -> LeakyReLU, then a k x k
+    stride-1 convolution to one score per patch: `[..., H / 2^L, W / 2^L, 1]` (SAME padding).
+    No BatchNorm, so `train` changes nothing; it is accepted for the common GAN-step interface.
+    """
+
+    config: DCKDiscriminatorConfig = DCKDiscriminatorConfig()
+
+    @nn.compact
+    def __call__(self, frames: ArrayLike, *, train: bool = False) -> jax.Array:
+        del train
+        cfg = self.config
+        frames = jnp.asarray(frames)
+        if frames.ndim < 4 or frames.shape[-1] != 3:
+            raise InputError(f"frames must be [..., H, W, 3], got shape {frames.shape}")
+        lead = frames.shape[:-3]
+        x = frames.reshape(-1, *frames.shape[-3:]) * 2.0 - 1.0
+        kernel = (cfg.kernel_size, cfg.kernel_size)
+        for i, features in enumerate(cfg.channels):
+            x = nn.Conv(features, kernel, strides=(2, 2), padding="SAME", name=f"conv_{i}")(x)
+            if i > 0 and cfg.instance_norm:
+                x = nn.InstanceNorm(name=f"norm_{i}")(x)
+            x = nn.leaky_relu(x, cfg.negative_slope)
+        scores = nn.Conv(1, kernel, padding="SAME", name="score")(x)
+        return scores.reshape(*lead, *scores.shape[1:])
