@@ -21,9 +21,9 @@ import sys
 from typing import Callable, Sequence
 
 from lipjax import __version__
-from lipjax.errors import LipjaxError
+from lipjax.errors import InputError, LipjaxError
 
-__all__ = ["REGISTRARS", "build_parser", "main", "register_data"]
+__all__ = ["REGISTRARS", "build_parser", "main", "register_data", "register_lip", "read_image"]
 
 Registrar = Callable[[argparse._SubParsersAction], None]
 
@@ -32,6 +32,7 @@ REGISTRARS: list[str] = [
     "lipjax.cli:register_data",
     "lipjax.train.commands:register_train",
     "lipjax.train.commands:register_evaluate",
+    "lipjax.cli:register_lip",
 ]
 
 _EXIT_ERROR = 2
@@ -142,6 +143,53 @@ def register_data(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--frames", type=int, default=6, help="frames per example")
     show.add_argument("--out", default="sheet.png", help="PNG file to write")
     show.set_defaults(handler=_data_show)
+
+
+# ----------------------------------------------------------------------------------------------
+# lipjax lip
+
+
+def read_image(path: str):
+    """An RGB uint8 image from a file; InputError if it cannot be read."""
+    import os
+
+    import cv2
+
+    if not os.path.isfile(path):
+        raise InputError(f"image {path} does not exist")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"cannot read {path} as an image (PNG or JPEG expected)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _lip(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from lipjax.inference import LipGenerator
+    from lipjax.video import write_video
+
+    generator = LipGenerator.from_checkpoint(args.checkpoint)
+    durations = None
+    if args.durations:
+        durations = np.asarray([int(x) for x in args.durations.split(",")], np.int32)
+    frames = generator(args.text, read_image(args.identity), durations=durations)
+    write_video(args.out, frames, generator.fps)
+    print(f"wrote {args.out}: {len(frames)} frames at {generator.fps:g} fps")
+    return 0
+
+
+def register_lip(subparsers: argparse._SubParsersAction) -> None:
+    """Registers `lipjax lip`: text + identity lip image -> mp4 with a trained ParaLip."""
+    lip = subparsers.add_parser("lip", help="generate a lip video from text (ParaLip)")
+    lip.add_argument("--checkpoint", required=True, help="a training workdir")
+    lip.add_argument("--text", required=True, help="the sentence to say")
+    lip.add_argument("--identity", required=True, help="identity lip image (PNG/JPEG)")
+    lip.add_argument("--out", required=True, help="mp4 file to write")
+    lip.add_argument("--durations", default=None,
+                     help="comma-separated frames per token, <sil> at both ends included "
+                          "(default: predicted)")
+    lip.set_defaults(handler=_lip)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from lipjax.errors import InputError
 
 __all__ = [
     "PAD_ID", "SIL_ID", "PAD", "SIL", "Vocabulary", "GRID_CHARS", "PHONEMES", "TIMIT_TO_CMU",
-    "GRID_WORDS",
+    "GRID_WORDS", "VOCABULARIES", "get_vocabulary",
 ]
 
 PAD, SIL = "<pad>", "<sil>"
@@ -122,3 +122,14 @@ TIMIT_TO_CMU: dict[str, str] = {
     "bcl": "b", "dcl": "d", "gcl": "g", "pcl": "p", "tcl": "t", "kcl": "k",
     **{s: SIL for s in ("h#", "pau", "epi", "sil", "sp")},
 }
+
+
+# Config name -> vocabulary (`config.data.vocabulary`).
+VOCABULARIES: dict[str, Vocabulary] = {"grid_chars": GRID_CHARS, "phonemes": PHONEMES}
+
+
+def get_vocabulary(name: str) -> Vocabulary:
+    """The vocabulary a config names; InputError listing the known names otherwise."""
+    if name not in VOCABULARIES:
+        raise InputError(f"unknown vocabulary {name!r}; known: {', '.join(sorted(VOCABULARIES))}")
+    return VOCABULARIES[name]

@@ -6,13 +6,12 @@ import json
 import os
 from typing import Sequence
 
-import jax
 import ml_collections
 
 from lipjax.errors import CheckpointError
 from lipjax.train.checkpoint import Checkpointer
 from lipjax.train.commands import apply_overrides
-from lipjax.train.loop import _write_json, evaluate, init_state, load_source
+from lipjax.train.loop import _write_json, evaluate, init_state, load_source, make_rng
 from lipjax.train.systems import make_system
 
 __all__ = ["evaluate_workdir", "restore_workdir"]
@@ -26,14 +25,8 @@ def restore_workdir(workdir: str, overrides: Sequence[str] = ()):
     with open(config_path, encoding="utf-8") as f:
         config = apply_overrides(ml_collections.ConfigDict(json.load(f)), overrides)
     system = make_system(config)
-    source = load_source(config.data, config.data.eval_split)
-    from lipjax.data.pipeline import Pipeline
-
-    with Pipeline(source, batch_size=1, buckets=[tuple(b) for b in config.data.buckets],
-                  example_fn=system.example_fn, length_fn=system.length_fn, training=False,
-                  num_epochs=1, prefetch=0) as pipeline:
-        example = next(pipeline)
-    state, _ = init_state(system, config, example, jax.random.PRNGKey(config.seed))
+    example = system.example_batch(tuple(config.data.buckets[0]))
+    state, _ = init_state(system, config, example, make_rng(config))
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), async_save=False)
     state, _ = ckpt.restore(state)
     ckpt.close()

@@ -19,14 +19,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from lipjax import losses, metrics
 from lipjax.data.pipeline import lips_example, lips_lengths
-from lipjax.models.discriminators import FrameDiscriminator, FrameDiscriminatorConfig
-from lipjax.models.paralip import ParaLip, ParaLipConfig
+from lipjax.models.paralip import ParaLip, ParaLipConfig, to_unit_range
 from lipjax.train.steps import DiscriminatorInputs, LossTerm
 
-__all__ = ["ParaLipSystem", "model_config", "discriminator_config", "to_unit_range"]
+__all__ = ["ParaLipSystem", "model_config", "discriminator_config"]
 
 
 def model_config(config: ml_collections.ConfigDict) -> ParaLipConfig:
@@ -34,7 +34,10 @@ def model_config(config: ml_collections.ConfigDict) -> ParaLipConfig:
     return _dataclass_from(ParaLipConfig, config.model)
 
 
-def discriminator_config(config: ml_collections.ConfigDict) -> FrameDiscriminatorConfig:
+def discriminator_config(config: ml_collections.ConfigDict):
+    """`config.discriminator` -> `FrameDiscriminatorConfig` (ParaLip Table 7 defaults)."""
+    from lipjax.models.discriminators import FrameDiscriminatorConfig
+
     return _dataclass_from(FrameDiscriminatorConfig, config.get("discriminator", {}))
 
 
@@ -52,11 +55,6 @@ def _dataclass_from(cls, fields: Mapping[str, Any]):
     return cls(**values)
 
 
-def to_unit_range(frames: jax.Array) -> jax.Array:
-    """The generator's tanh output read as [0, 1] images (the official code clips negatives)."""
-    return jnp.clip(frames, 0.0, 1.0)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class ParaLipSystem:
     """ParaLip generator + frame discriminator with the paper's losses."""
@@ -72,10 +70,29 @@ class ParaLipSystem:
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> "ParaLipSystem":
         weights = {k: float(config.loss[k]) for k in ("l1", "duration", "ssim", "adv")}
-        disc = FrameDiscriminator(discriminator_config(config)) if weights["adv"] > 0 else None
+        disc = None
+        if weights["adv"] > 0:
+            from lipjax.models.discriminators import FrameDiscriminator
+
+            disc = FrameDiscriminator(discriminator_config(config))
         return cls(generator=ParaLip(model_config(config)), discriminator=disc,
                    loss_weights=weights,
                    duration_loss_kind=config.loss.get("duration_kind", "log_mse"))
+
+    def example_batch(self, bucket: tuple[int, int], batch_size: int = 1) -> dict:
+        """A batch of zeros with the shapes of a pipeline batch (for initialisation)."""
+        max_tokens, max_frames = bucket
+        cfg = self.generator.config
+        image = (cfg.image_height, cfg.image_width, cfg.image_channels)
+        tokens = np.zeros((batch_size, max_tokens), np.int32)
+        tokens[:, 0] = 1
+        durations = np.zeros((batch_size, max_tokens), np.int32)
+        durations[:, 0] = 1
+        return {"tokens": tokens, "token_mask": tokens != 0, "durations": durations,
+                "identity": np.zeros((batch_size,) + image, np.float32),
+                "frames": np.zeros((batch_size, max_frames) + image, np.float32),
+                "frame_mask": np.arange(max_frames)[None].repeat(batch_size, 0) < 1,
+                "example_mask": np.ones(batch_size, bool)}
 
     def init_variables(self, rng: jax.Array, batch: Mapping[str, Any]):
         g_rng, d_rng, drop = jax.random.split(rng, 3)
