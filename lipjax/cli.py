@@ -33,6 +33,7 @@ REGISTRARS: list[str] = [
     "lipjax.train.commands:register_train",
     "lipjax.train.commands:register_evaluate",
     "lipjax.cli:register_lip",
+    "lipjax.talk:register_talk",
 ]
 
 _EXIT_ERROR = 2

@@ -152,3 +152,24 @@ def generate_lips(checkpoint_or_generator: str | os.PathLike | LipGenerator, tex
     generator = (checkpoint_or_generator if isinstance(checkpoint_or_generator, LipGenerator)
                  else LipGenerator.from_checkpoint(checkpoint_or_generator))
     return generator(text, identity_image, durations=durations)
+
+
+# ----------------------------------------------------------------------------------------------
+# DCK talking face (implemented in lipjax.talk, which keeps JAX out of `lipjax --help`).
+
+__all__ += ["talk"]
+
+
+def talk(checkpoint_or_generator: Any, video_path: str | os.PathLike,
+         audio_path: str | os.PathLike, out_path: str | os.PathLike, **kwargs: Any) -> Any:
+    """Face video + driving audio -> lip-synced mp4 with that audio; returns a `TalkReport`.
+
+    The output has the video's fps and `floor(audio_seconds * fps)` frames: a shorter video is
+    looped back and forth, a longer one truncated; frames without a detected face pass through
+    unchanged and are counted. Same arguments and return value (`lipjax.talk.TalkReport`) as
+    `lipjax.talk.talk`; `checkpoint_or_generator` is a DCK workdir or a
+    `lipjax.talk.TalkingFaceGenerator`.
+    """
+    from lipjax.talk import talk as _talk
+
+    return _talk(checkpoint_or_generator, video_path, audio_path, out_path, **kwargs)
