@@ -17,6 +17,9 @@ __all__ = ["SYSTEMS", "make_system"]
 
 SYSTEMS: dict[str, str] = {
     "paralip": "lipjax.train.paralip:ParaLipSystem",
+    "transformer_t2l": "lipjax.train.autoregressive:TransformerT2LSystem",
+    "duallip": "lipjax.train.autoregressive:DualLipSystem",
+    "dck": "lipjax.train.dck:DCKSystem",
 }
 
 

@@ -1,0 +1,439 @@
+"""The DCK talking face as a trainable `GanSystem` (Ye et al., IEEE TMM 2022, Sec. III).
+
+Training pairs are two clips with the same identity and head motion but different speech; the
+generator predicts clip B from (A's frames, B's audio) and clip A from (B's frames, A's audio),
+both directions of every pair in every step. The model works per frame, so an example holds a
+fixed number F of frames of each direction (sampled at random in training, evenly spaced in
+evaluation): arrays of `2 F` frames per pair, whatever the clip length, so that every batch has
+the same static shapes. The loss is the paper's `L_total = L_adv + 10 L1` (weights from
+`config.loss`; LSGAN for L_adv).
+
+Evaluation reports PSNR and SSIM of the generated target face crops, the same for the trivial
+baseline that returns the input (source) crop unchanged, PSNR over the mouth region only (where
+source and target differ; full-crop numbers are dominated by the unchanged rest of the face),
+and the exact landmark distance of that baseline. The model's own LMD would need a mouth
+landmark detector run on the generated crops; none is used here, so it is not reported.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import threading
+from typing import Any, Callable, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from jax.typing import ArrayLike
+
+from lipjax import losses, metrics
+from lipjax.audio import MelConfig, mel_spectrogram, mel_windows
+from lipjax.data.pipeline import BadRecordError
+from lipjax.errors import ConfigError, LipjaxError
+from lipjax.face import box_to_pixels, crop_and_resize
+from lipjax.models.dck import DCKConfig, DCKGenerator
+from lipjax.models.discriminators import DCKDiscriminator, DCKDiscriminatorConfig
+from lipjax.train.paralip import _dataclass_from
+from lipjax.train.steps import DiscriminatorInputs, LossTerm
+
+__all__ = [
+    "DIRECTIONS",
+    "NUM_MOUTH_LANDMARKS",
+    "MelCache",
+    "pair_lengths",
+    "pair_example",
+    "crop_landmarks",
+    "mouth_region_mask",
+    "masked_pixel_psnr",
+    "model_config",
+    "discriminator_config",
+    "mel_config",
+    "DCKSystem",
+]
+
+# Mouth landmarks per frame in the corpora (dlib points 48-67).
+NUM_MOUTH_LANDMARKS = 20
+# (source clip, target clip) of the two directions of a pair, in the order of the example arrays.
+DIRECTIONS: tuple[tuple[str, str], ...] = (("a", "b"), ("b", "a"))
+
+
+# ----------------------------------------------------------------------------------------------
+# The pair transform (the pipeline's example_fn / length_fn).
+
+
+def _array(record: Mapping[str, Any], key: str) -> np.ndarray:
+    try:
+        return np.asarray(record[key])
+    except KeyError:
+        raise BadRecordError(f"pair record has no field {key!r} (fields: {sorted(record)})") from None
+
+
+def pair_lengths(record: Mapping[str, Any]) -> tuple[int, int]:
+    """Validates a talking-face pair record; returns `(1, 1)` so that it fits every bucket.
+
+    An example takes a fixed number of frames (the bucket's `max_frames`) from any clip, so the
+    pipeline's length bucketing has nothing to sort; the record only needs one frame.
+
+    A pair record (`lipjax.data.synthetic.talking_faces.generate_pairs`) has frames_a/frames_b
+    `[T, H, W, 3]`, audio_a/audio_b `[N]`, face_boxes `[T, 4]`, landmarks_a/_b `[T, K, 2]` and fps.
+
+    Raises:
+      BadRecordError: naming the inconsistent field.
+    """
+    frames_a, frames_b = _array(record, "frames_a"), _array(record, "frames_b")
+    if frames_a.ndim != 4 or frames_a.shape[-1] != 3 or frames_a.shape != frames_b.shape:
+        raise BadRecordError(
+            f"frames_a and frames_b must both be [T, H, W, 3] of one shape, got {frames_a.shape} "
+            f"and {frames_b.shape}")
+    num_frames = frames_a.shape[0]
+    if num_frames == 0:
+        raise BadRecordError("the pair's clips have zero frames")
+    boxes = _array(record, "face_boxes")
+    if boxes.shape != (num_frames, 4):
+        raise BadRecordError(f"face_boxes must be [{num_frames}, 4], got {boxes.shape}")
+    for tag in ("a", "b"):
+        landmarks = _array(record, f"landmarks_{tag}")
+        if landmarks.ndim != 3 or landmarks.shape[0] != num_frames or landmarks.shape[-1] != 2:
+            raise BadRecordError(
+                f"landmarks_{tag} must be [{num_frames}, K, 2], got {landmarks.shape}")
+        if _array(record, f"audio_{tag}").ndim != 1:
+            raise BadRecordError(f"audio_{tag} must be a mono waveform [N]")
+    if not float(_array(record, "fps")) > 0:
+        raise BadRecordError(f"fps must be positive, got {record['fps']!r}")
+    return 1, 1
+
+
+class MelCache:
+    """A bounded, thread-safe LRU cache of per-clip mel windows, keyed by (pair_id, clip).
+
+    The STFT of a clip is computed once (not per frame, not per epoch while cached).
+    """
+
+    def __init__(self, max_entries: int = 256):
+        if max_entries < 0:
+            raise ConfigError(f"MelCache max_entries must be >= 0, got {max_entries}")
+        self._max = max_entries
+        self._entries: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """The cached value of `key`, computing (and storing) it if absent."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        value = compute()
+        with self._lock:
+            if self._max:
+                self._entries[key] = value
+                while len(self._entries) > self._max:
+                    self._entries.popitem(last=False)
+        return value
+
+
+def _clip_mel_windows(record: Mapping[str, Any], tag: str, num_frames: int, *,
+                      mel_config: MelConfig, mel_window: int, center: bool) -> np.ndarray:
+    """`[T, num_mels, mel_window]` windows of clip `tag`'s audio, one per video frame."""
+    mel = mel_spectrogram(_array(record, f"audio_{tag}"), mel_config, min_rms=0.0)
+    return mel_windows(mel, num_frames, fps=float(_array(record, "fps")), window=mel_window,
+                       mel_fps=mel_config.frames_per_second, center=center)
+
+
+def crop_landmarks(landmarks: ArrayLike, box: ArrayLike, size: int) -> np.ndarray:
+    """Frame pixel coordinates -> coordinates in the `size x size` crop of `box`.
+
+    Uses the box as `lipjax.face.crop_and_resize` cuts it (snapped to whole pixels) and the
+    pixel-centre convention of its resize: `x' = (x - x0 + 0.5) * size / width - 0.5`.
+
+    Args:
+      landmarks: `[..., K, 2]` (x, y) points in the frame.
+      box: (x0, y0, x1, y1) face box in the frame.
+      size: side of the square crop.
+
+    Returns:
+      float32 `[..., K, 2]`.
+    """
+    x0, y0, x1, y1 = box_to_pixels(box)
+    scale = np.asarray([size / (x1 - x0), size / (y1 - y0)], np.float64)
+    origin = np.asarray([x0, y0], np.float64)
+    return ((np.asarray(landmarks, np.float64) - origin + 0.5) * scale - 0.5).astype(np.float32)
+
+
+def mouth_region_mask(points: ArrayLike, size: int, *, margin: float) -> np.ndarray:
+    """Bool `[size, size]` box around `points` `[K, 2]` (crop pixels), widened by `margin` times
+    its width and height on every side and clipped to the crop."""
+    points = np.asarray(points, np.float64)
+    low, high = points.min(axis=0), points.max(axis=0)
+    pad = margin * (high - low)
+    x0, y0 = np.floor(np.maximum(low - pad, 0)).astype(int)
+    x1, y1 = np.ceil(np.minimum(high + pad, size - 1)).astype(int)
+    mask = np.zeros((size, size), bool)
+    mask[y0:y1 + 1, x0:x1 + 1] = True
+    return mask
+
+
+def _choose_frames(num_frames: int, count: int, rng: np.random.Generator,
+                   training: bool) -> np.ndarray:
+    """`min(num_frames, count)` distinct sorted frame indices: random in training, else evenly
+    spaced (deterministic evaluation)."""
+    if num_frames <= count:
+        return np.arange(num_frames)
+    if training:
+        return np.sort(rng.choice(num_frames, size=count, replace=False))
+    return np.round(np.linspace(0, num_frames - 1, count)).astype(np.int64)
+
+
+def pair_example(
+    record: Mapping[str, Any],
+    *,
+    max_tokens: int,
+    max_frames: int,
+    rng: np.random.Generator,
+    training: bool,
+    image_size: int,
+    mel_config: MelConfig = MelConfig(),
+    mel_window: int = 16,
+    center_mel_windows: bool = False,
+    mouth_margin: float = 0.25,
+    mel_cache: MelCache | None = None,
+) -> dict[str, np.ndarray]:
+    """One pair record -> both training directions, `F = max_frames` frames each.
+
+    Direction 0 predicts clip B from (A's face crops, B's audio), direction 1 clip A from
+    (B's crops, A's audio) (DCK paper, Sec. III-D). For each chosen video frame t both crops use
+    the record's face box of frame t (the clips share head motion), cut and resized to
+    `image_size` with `lipjax.face.crop_and_resize`; the audio is the target clip's mel window
+    of frame t (`lipjax.audio.mel_windows` at the record's fps).
+
+    Args:
+      record: a pair record (see `pair_lengths`).
+      max_tokens: unused (buckets are `(1, F)`; kept for the pipeline's interface).
+      max_frames: F, frames per direction; shorter clips are padded (frame_mask False).
+      rng: the pipeline's per-example generator; the only source of randomness.
+      training: random frames if True, evenly spaced frames otherwise.
+      image_size: side S of the square face crops.
+      mel_config, mel_window, center_mel_windows: the audio features (Wav2Lip's by default).
+      mouth_margin: relative margin of the mouth region box (see `mouth_region_mask`).
+      mel_cache: reuse mel windows across calls (keyed by the record's pair_id).
+
+    Returns:
+      With N = 2 F, directions in `DIRECTIONS` order (frames 0..F-1, then F..2F-1):
+      source, target float32 `[N, S, S, 3]` in [0, 1]; mel float32 `[N, num_mels, mel_window]`;
+      frame_mask bool `[N]`; frame_index int32 `[N]` (-1 = padding); direction int32 `[N]`;
+      source_landmarks, target_landmarks float32 `[N, K, 2]` in crop pixels; mouth_mask bool
+      `[N, S, S]` (box around both mouths); identity int32 `[]` when the record has one.
+
+    Raises:
+      BadRecordError: the record is malformed or its audio is unusable.
+    """
+    del max_tokens
+    pair_lengths(record)
+    count = int(max_frames)
+    size = int(image_size)
+    boxes = _array(record, "face_boxes")
+    num_frames = boxes.shape[0]
+    key = record.get("pair_id")
+    key = bytes(key) if isinstance(key, (bytes, np.bytes_)) else key
+    windows = {}
+    try:
+        for tag in ("a", "b"):
+            compute = functools.partial(
+                _clip_mel_windows, record, tag, num_frames, mel_config=mel_config,
+                mel_window=mel_window, center=center_mel_windows)
+            cache_key = (key, tag, num_frames, mel_config, mel_window, center_mel_windows)
+            windows[tag] = (mel_cache.get(cache_key, compute) if mel_cache is not None and
+                            key is not None else compute())
+    except LipjaxError as error:  # AudioError and the like: skip the record, not the run
+        raise BadRecordError(f"pair {key!r}: {error}") from error
+
+    total = 2 * count
+    num_landmarks = _array(record, "landmarks_a").shape[1]
+    out = {
+        "source": np.zeros((total, size, size, 3), np.float32),
+        "target": np.zeros((total, size, size, 3), np.float32),
+        "mel": np.zeros((total, mel_config.num_mels, mel_window), np.float32),
+        "frame_mask": np.zeros(total, bool),
+        "frame_index": np.full(total, -1, np.int32),
+        "direction": np.repeat(np.arange(2, dtype=np.int32), count),
+        "source_landmarks": np.zeros((total, num_landmarks, 2), np.float32),
+        "target_landmarks": np.zeros((total, num_landmarks, 2), np.float32),
+        "mouth_mask": np.zeros((total, size, size), bool),
+    }
+    for d, (src, tgt) in enumerate(DIRECTIONS):
+        frames_src, frames_tgt = _array(record, f"frames_{src}"), _array(record, f"frames_{tgt}")
+        marks_src, marks_tgt = _array(record, f"landmarks_{src}"), _array(record, f"landmarks_{tgt}")
+        for j, t in enumerate(_choose_frames(num_frames, count, rng, training)):
+            slot = d * count + j
+            box = boxes[t]
+            out["source"][slot] = _unit(crop_and_resize(frames_src[t], box, (size, size)))
+            out["target"][slot] = _unit(crop_and_resize(frames_tgt[t], box, (size, size)))
+            out["mel"][slot] = windows[tgt][t]
+            out["frame_mask"][slot] = True
+            out["frame_index"][slot] = t
+            out["source_landmarks"][slot] = crop_landmarks(marks_src[t], box, size)
+            out["target_landmarks"][slot] = crop_landmarks(marks_tgt[t], box, size)
+            both = np.concatenate([out["source_landmarks"][slot], out["target_landmarks"][slot]])
+            out["mouth_mask"][slot] = mouth_region_mask(both, size, margin=mouth_margin)
+    if "identity" in record:
+        out["identity"] = np.asarray(record["identity"], np.int32)
+    return out
+
+
+def _unit(image: np.ndarray) -> np.ndarray:
+    """uint8 (file I/O) -> float32 in [0, 1]."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / np.float32(255.0)
+    return image.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Metrics.
+
+
+def masked_pixel_psnr(x: ArrayLike, y: ArrayLike, pixel_mask: ArrayLike,
+                      frame_mask: ArrayLike, *, data_range: float = 1.0,
+                      mse_floor: float = 1e-10) -> jax.Array:
+    """PSNR over the masked pixels of each image, averaged over valid images.
+
+    Args:
+      x, y: float `[..., H, W, C]` images.
+      pixel_mask: bool `[..., H, W]`, the region to compare.
+      frame_mask: bool `[...]`, valid images; images with an empty region are left out.
+      data_range, mse_floor: as in `lipjax.metrics.psnr`.
+
+    Returns:
+      Scalar float32 in dB (0 if nothing is valid).
+    """
+    x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
+    region = jnp.asarray(pixel_mask, jnp.float32)
+    squared = jnp.mean((x - y) ** 2, axis=-1) * region
+    pixels = jnp.sum(region, axis=(-2, -1))
+    mse = jnp.sum(squared, axis=(-2, -1)) / jnp.maximum(pixels, 1.0)
+    per_image = 10.0 * jnp.log10(data_range**2 / jnp.maximum(mse, mse_floor))
+    return metrics.masked_mean(per_image, jnp.asarray(frame_mask, bool) & (pixels > 0))
+
+
+# ----------------------------------------------------------------------------------------------
+# The system.
+
+
+def model_config(config: ml_collections.ConfigDict) -> DCKConfig:
+    """`config.model` -> `DCKConfig` (paper sizes for every field not given)."""
+    return _dataclass_from(DCKConfig, config.model)
+
+
+def discriminator_config(config: ml_collections.ConfigDict) -> DCKDiscriminatorConfig:
+    """`config.discriminator` -> `DCKDiscriminatorConfig`."""
+    return _dataclass_from(DCKDiscriminatorConfig, config.get("discriminator", {}))
+
+
+def mel_config(config: ml_collections.ConfigDict) -> MelConfig:
+    """`config.data.mel` (optional) -> `MelConfig` (Wav2Lip's values by default)."""
+    return _dataclass_from(MelConfig, config.data.get("mel", {}) or {})
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DCKSystem:
+    """DCK generator + patch discriminator with `L_adv + 10 L1` (weights from the config).
+
+    Batches come from `example_fn` (a configured `pair_example`): `[B, 2F, ...]` arrays.
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module | None
+    loss_weights: Mapping[str, float]
+    example_fn: Callable[..., dict[str, np.ndarray]]
+    length_fn = staticmethod(pair_lengths)
+
+    @classmethod
+    def from_config(cls, config: ml_collections.ConfigDict) -> "DCKSystem":
+        weights = {k: float(config.loss[k]) for k in ("l1", "adv")}
+        model = model_config(config)
+        disc = DCKDiscriminator(discriminator_config(config)) if weights["adv"] > 0 else None
+        mel = mel_config(config)
+        example_fn = functools.partial(
+            pair_example, image_size=model.image_size, mel_config=mel,
+            mel_window=int(config.data.get("mel_window", 16)),
+            center_mel_windows=bool(config.data.get("center_mel_windows", False)),
+            mouth_margin=float(config.data.get("mouth_margin", 0.25)),
+            mel_cache=MelCache(int(config.data.get("mel_cache_size", 256))))
+        return cls(generator=DCKGenerator(model), discriminator=disc, loss_weights=weights,
+                   example_fn=example_fn)
+
+    def example_batch(self, bucket: tuple[int, int], batch_size: int = 1) -> dict:
+        """A batch of zeros with the shapes of a pipeline batch for bucket `(1, F)`."""
+        _, frames_per_direction = bucket
+        cfg = self.generator.config
+        size = cfg.image_size
+        keywords = self.example_fn.keywords
+        mel_shape = (keywords["mel_config"].num_mels, keywords["mel_window"])
+        n = 2 * int(frames_per_direction)
+        shape = (batch_size, n)
+        return {"source": np.zeros(shape + (size, size, 3), np.float32),
+                "target": np.zeros(shape + (size, size, 3), np.float32),
+                "mel": np.zeros(shape + mel_shape, np.float32),
+                "frame_mask": np.ones(shape, bool),
+                "frame_index": np.zeros(shape, np.int32),
+                "direction": np.zeros(shape, np.int32),
+                "source_landmarks": np.zeros(shape + (NUM_MOUTH_LANDMARKS, 2), np.float32),
+                "target_landmarks": np.zeros(shape + (NUM_MOUTH_LANDMARKS, 2), np.float32),
+                "mouth_mask": np.ones(shape + (size, size), bool),
+                "example_mask": np.ones(batch_size, bool)}
+
+    def init_variables(self, rng: jax.Array, batch: Mapping[str, Any]):
+        g_rng, d_rng = jax.random.split(rng)
+        # One frame per network suffices: the parameters do not depend on the frame count.
+        source, mel = batch["source"][:1, :1], batch["mel"][:1, :1]
+        gen_vars = jax.jit(lambda r: self.generator.init(r, source, mel, train=False))(g_rng)
+        disc_vars = None
+        if self.discriminator is not None:
+            disc_vars = jax.jit(lambda r: self.discriminator.init(
+                r, batch["target"][:1, :1], train=False))(d_rng)
+        return gen_vars, disc_vars
+
+    # --------------------------------------------------------------------------- GanSystem
+    def generate(self, variables, batch, *, train, rngs):
+        del rngs  # the DCK generator is deterministic (no dropout)
+        if train and "batch_stats" in variables:
+            out, updates = self.generator.apply(variables, batch["source"], batch["mel"],
+                                                train=True, mutable=["batch_stats"])
+            return out, updates["batch_stats"]
+        return self.generator.apply(variables, batch["source"], batch["mel"], train=False), {}
+
+    @staticmethod
+    def _frame_mask(batch) -> jax.Array:
+        return batch["frame_mask"] & batch["example_mask"][:, None]
+
+    def reconstruction_terms(self, outputs, batch) -> dict[str, LossTerm]:
+        mask = self._frame_mask(batch)
+        terms = {}
+        if self.loss_weights["l1"] > 0:
+            terms["l1"] = LossTerm(losses.l1_loss(outputs.frame, batch["target"], mask),
+                                   jnp.sum(mask))
+        return terms
+
+    def discriminator_inputs(self, outputs, batch) -> DiscriminatorInputs:
+        return DiscriminatorInputs(real=batch["target"], fake=outputs.frame,
+                                   mask=self._frame_mask(batch))
+
+    def evaluate(self, variables, batch) -> dict[str, LossTerm]:
+        out, _ = self.generate(variables, batch, train=False, rngs={})
+        mask = self._frame_mask(batch)
+        n = jnp.sum(mask)
+        target = batch["target"]
+        result: dict[str, LossTerm] = {}
+        for name, prediction in (("model", out.frame), ("input_baseline", batch["source"])):
+            result[f"psnr/{name}"] = LossTerm(metrics.psnr(prediction, target, mask), n)
+            result[f"ssim/{name}"] = LossTerm(metrics.ssim(prediction, target, mask), n)
+            result[f"psnr_mouth/{name}"] = LossTerm(
+                masked_pixel_psnr(prediction, target, batch["mouth_mask"], mask), n)
+            result[f"l1/{name}"] = LossTerm(losses.l1_loss(prediction, target, mask), n)
+        # Exact for the baseline: its mouth is the source clip's, whose landmarks are known.
+        result["lmd/input_baseline"] = LossTerm(metrics.landmark_distance(
+            batch["source_landmarks"], batch["target_landmarks"], mask), n)
+        result["alpha_mean/model"] = LossTerm(metrics.masked_mean(out.alpha, mask), n)
+        return result
