@@ -1,0 +1,27 @@
+"""TransformerT2L on the synthetic lips corpus, small enough to train on a 2-core CPU in minutes.
+
+Same architecture as transformer_t2l_grid.py, narrower (hidden 128, 2 encoder and 2 decoder
+layers), with the data settings of paralip_synthetic.py.
+"""
+
+import os
+import runpy
+
+
+def get_config():
+    here = os.path.dirname(__file__)
+    c = runpy.run_path(os.path.join(here, "transformer_t2l_grid.py"))["get_config"]()
+    synthetic = runpy.run_path(os.path.join(here, "paralip_synthetic.py"))["get_config"]()
+    c.prng_impl = synthetic.prng_impl
+    c.data = synthetic.data
+    c.train = synthetic.train
+    c.optim = synthetic.optim
+    c.model.vocab_size = synthetic.model.vocab_size
+    c.model.hidden = 128
+    c.model.identity_dim = 128
+    c.model.ffn_hidden = 256
+    c.model.encoder_layers = 2
+    c.model.decoder_layers = 2
+    c.model.decoder_ffn_hidden = 512
+    c.model.dropout = 0.1
+    return c

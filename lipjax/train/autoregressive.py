@@ -1,0 +1,192 @@
+"""The autoregressive baselines TransformerT2L and DualLip as trainable `GanSystem`s (ParaLip,
+Liu et al., AAAI 2022, Sec. 4.2 and Tables 1, 3, 5).
+
+Training is teacher-forced (ground-truth previous frames, all frames in one pass). Loss terms
+and weights come from `config.loss`: `l1` (frames), `stop` (stop-token binary cross-entropy,
+positives weighted by `stop_pos_weight`), `ssim` and `adv` (LSGAN against ParaLip's frame
+discriminator); a weight of 0 switches a term off. All terms are masked to the valid frames.
+
+Evaluation decodes free-running (`autoregressive_decode`: the model's own frames are fed back
+and it stops at its stop token) and reports PSNR/SSIM on the frames both the generated and the
+ground-truth video have, the length error in frames, the teacher-forced PSNR, and the baseline
+that repeats the identity frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from lipjax import losses, metrics
+from lipjax.data.pipeline import lips_example, lips_lengths
+from lipjax.models.duallip import DualLip, DualLipConfig
+from lipjax.models.paralip import to_unit_range
+from lipjax.models.transformer_t2l import (
+    AutoregressiveOutput,
+    TransformerT2L,
+    TransformerT2LConfig,
+    autoregressive_decode,
+    stop_labels,
+)
+from lipjax.train.paralip import ParaLipSystem, _dataclass_from, discriminator_config
+from lipjax.train.steps import DiscriminatorInputs, LossTerm
+
+__all__ = ["AutoregressiveSystem", "TransformerT2LSystem", "DualLipSystem", "stop_token_loss",
+           "LOSS_TERMS"]
+
+PyTree = Any
+LOSS_TERMS = ("l1", "stop", "ssim", "adv")
+
+
+def stop_token_loss(stop_logits: jax.typing.ArrayLike, frame_mask: jax.typing.ArrayLike, *,
+                    pos_weight: float = 1.0) -> jax.Array:
+    """Masked mean binary cross-entropy of the stop token (target: 1 at each last valid frame).
+
+    Args:
+      stop_logits: `[B, T]` logits.
+      frame_mask: bool `[B, T]` valid frames (a prefix of each row).
+      pos_weight: weight of the positive (last-frame) terms, as Tacotron 2 implementations use
+        against the 1-in-T class imbalance.
+
+    Returns:
+      Scalar float32; 0 if no frame is valid.
+    """
+    labels = stop_labels(frame_mask)
+    bce = optax.sigmoid_binary_cross_entropy(jnp.asarray(stop_logits, jnp.float32),
+                                             labels.astype(jnp.float32))
+    bce = bce * jnp.where(labels, pos_weight, 1.0)
+    return metrics.masked_mean(bce, frame_mask)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AutoregressiveSystem:
+    """A teacher-forced AR lip generator (+ optional frame discriminator); subclasses set the model.
+
+    Attributes:
+      generator: the TransformerT2L / DualLip module.
+      discriminator: ParaLip's frame discriminator when `loss.adv > 0`, else None.
+      loss_weights: term name (`LOSS_TERMS`) -> weight.
+      stop_pos_weight: weight of the positive stop-token terms.
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module | None
+    loss_weights: Mapping[str, float]
+    stop_pos_weight: float = 1.0
+
+    model_cls: ClassVar[type]
+    config_cls: ClassVar[type]
+    example_fn = staticmethod(lips_example)
+    length_fn = staticmethod(lips_lengths)
+
+    @classmethod
+    def from_config(cls, config: ml_collections.ConfigDict) -> "AutoregressiveSystem":
+        weights = {k: float(config.loss.get(k, 0.0)) for k in LOSS_TERMS}
+        disc = None
+        if weights["adv"] > 0:
+            from lipjax.models.discriminators import FrameDiscriminator
+
+            disc = FrameDiscriminator(discriminator_config(config))
+        model = cls.model_cls(_dataclass_from(cls.config_cls, config.model))
+        return cls(generator=model, discriminator=disc, loss_weights=weights,
+                   stop_pos_weight=float(config.loss.get("stop_pos_weight", 1.0)))
+
+    # ParaLip's zero batch has every field these models read.
+    example_batch = ParaLipSystem.example_batch
+
+    def init_variables(self, rng: jax.Array, batch: Mapping[str, Any]):
+        g_rng, d_rng, drop = jax.random.split(rng, 3)
+        gen_vars = jax.jit(lambda r: self.generator.init(
+            {"params": r, "dropout": drop}, batch["tokens"], batch["identity"], batch["frames"],
+            batch["frame_mask"], train=False))(g_rng)
+        disc_vars = None
+        if self.discriminator is not None:
+            disc_vars = jax.jit(lambda r: self.discriminator.init(
+                r, batch["frames"], train=False))(d_rng)
+        return gen_vars, disc_vars
+
+    # --------------------------------------------------------------------------- GanSystem
+    def generate(self, variables: PyTree, batch: Mapping[str, jax.Array], *, train: bool,
+                 rngs: Mapping[str, jax.Array]) -> tuple[AutoregressiveOutput, PyTree]:
+        """Teacher-forced outputs (and new BatchNorm statistics when training)."""
+        args = (batch["tokens"], batch["identity"], batch["frames"], self._frame_mask(batch))
+        if train and "batch_stats" in variables:
+            out, updates = self.generator.apply(variables, *args, train=True, rngs=rngs,
+                                                mutable=["batch_stats"])
+            return out, updates["batch_stats"]
+        return self.generator.apply(variables, *args, train=train, rngs=rngs), {}
+
+    def decode(self, variables: PyTree, batch: Mapping[str, jax.Array]) -> AutoregressiveOutput:
+        """Free-running generation up to the batch's `max_frames` (stops at the stop token)."""
+        return autoregressive_decode(self.generator, variables, batch["tokens"], batch["identity"],
+                                     max_frames=batch["frame_mask"].shape[1])
+
+    @staticmethod
+    def _frame_mask(batch: Mapping[str, jax.Array]) -> jax.Array:
+        return batch["frame_mask"] & batch["example_mask"][:, None]
+
+    def reconstruction_terms(self, outputs: AutoregressiveOutput,
+                             batch: Mapping[str, jax.Array]) -> dict[str, LossTerm]:
+        w = self.loss_weights
+        frame_mask = self._frame_mask(batch)
+        n_frames = jnp.sum(frame_mask)
+        terms = {}
+        if w["l1"] > 0:
+            terms["l1"] = LossTerm(losses.l1_loss(outputs.frames, batch["frames"], frame_mask),
+                                   n_frames)
+        if w["ssim"] > 0:
+            terms["ssim"] = LossTerm(
+                losses.ssim_loss(outputs.frames, batch["frames"], frame_mask), n_frames)
+        if w["stop"] > 0:
+            terms["stop"] = LossTerm(
+                stop_token_loss(outputs.stop_logits, frame_mask, pos_weight=self.stop_pos_weight),
+                n_frames)
+        return terms
+
+    def discriminator_inputs(self, outputs: AutoregressiveOutput,
+                             batch: Mapping[str, jax.Array]) -> DiscriminatorInputs:
+        return DiscriminatorInputs(real=batch["frames"], fake=outputs.frames,
+                                   mask=self._frame_mask(batch))
+
+    def evaluate(self, variables: PyTree, batch: Mapping[str, jax.Array]) -> dict[str, LossTerm]:
+        target = batch["frames"]
+        valid = self._frame_mask(batch)
+        examples = batch["example_mask"]
+        out: dict[str, LossTerm] = {}
+        free = self.decode(variables, batch)
+        mask = valid & free.frame_mask
+        frames = to_unit_range(free.frames)
+        n = jnp.sum(mask)
+        out["psnr/free_running"] = LossTerm(metrics.psnr(frames, target, mask), n)
+        out["ssim/free_running"] = LossTerm(metrics.ssim(frames, target, mask), n)
+        length_err = jnp.abs(jnp.sum(free.frame_mask, -1) - jnp.sum(valid, -1))
+        out["length_abs_error"] = LossTerm(
+            metrics.masked_mean(length_err.astype(jnp.float32), examples), jnp.sum(examples))
+        forced, _ = self.generate(variables, batch, train=False, rngs={})
+        n_valid = jnp.sum(valid)
+        out["psnr/teacher_forced"] = LossTerm(
+            metrics.psnr(to_unit_range(forced.frames), target, valid), n_valid)
+        repeated = jnp.broadcast_to(batch["identity"][:, None], target.shape)
+        out["psnr/identity_baseline"] = LossTerm(metrics.psnr(repeated, target, valid), n_valid)
+        out["ssim/identity_baseline"] = LossTerm(metrics.ssim(repeated, target, valid), n_valid)
+        return out
+
+
+class TransformerT2LSystem(AutoregressiveSystem):
+    """TransformerT2L (autoregressive transformer) trained teacher-forced."""
+
+    model_cls = TransformerT2L
+    config_cls = TransformerT2LConfig
+
+
+class DualLipSystem(AutoregressiveSystem):
+    """DualLip's text-to-lip model (LSTM + location-sensitive attention) trained teacher-forced."""
+
+    model_cls = DualLip
+    config_cls = DualLipConfig
