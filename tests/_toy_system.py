@@ -36,6 +36,7 @@ class ToySystem:
     generator: nn.Module
     discriminator: nn.Module | None
     loss_weights: dict
+    adversarial_start_step: int = 0
 
     def generate(self, variables, batch, *, train, rngs):
         if train and "batch_stats" in variables:
@@ -60,12 +61,12 @@ class ToySystem:
         return {"mae": LossTerm(err / jnp.maximum(n, 1), n)}
 
 
-def make_toy_system(*, adversarial: bool = True, with_batchnorm: bool = True) -> ToySystem:
-    gen = ToyGenerator()
+def make_toy_system(*, adversarial: bool = True, adversarial_start_step: int = 0) -> ToySystem:
     return ToySystem(
-        generator=gen if with_batchnorm else ToyGenerator(),
+        generator=ToyGenerator(),
         discriminator=ToyDiscriminator() if adversarial else None,
         loss_weights={"l1": 1.0, "adv": 0.5 if adversarial else 0.0},
+        adversarial_start_step=adversarial_start_step,
     )
 
 

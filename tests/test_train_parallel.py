@@ -109,3 +109,25 @@ def test_indivisible_batch_is_a_clear_error():
     from lipjax.errors import InputError
     with pytest.raises(InputError, match="divisible"):
         dp.shard({"x": np.zeros((3, 2))})
+
+
+def test_adversarial_term_starts_at_its_step():
+    system = make_toy_system(adversarial=True, adversarial_start_step=2)
+    dp = parallel.DataParallel("shard_map", devices=jax.devices()[:1])
+    step = dp.wrap(steps.train_step, static_kwargs={"system": system})
+    state = dp.replicate(_init_state(system))
+    totals = []
+    for i in range(3):
+        disc_before = jax.device_get(state.discriminator.params)
+        state, m = step(state, dp.shard(toy_batch(i)), jax.random.PRNGKey(0))
+        m = dp.metrics_to_host(m)
+        # The discriminator trains from the first step.
+        moved = max(float(np.abs(a - b).max()) for a, b in zip(
+            jax.tree.leaves(disc_before), jax.tree.leaves(jax.device_get(state.discriminator.params))))
+        assert moved > 0
+        totals.append((m["loss/generator_total"], m["loss/l1"], m["loss/adv"]))
+    for total, l1, adv in totals[:2]:  # steps 0 and 1: reconstruction only
+        np.testing.assert_allclose(total, l1, rtol=1e-6)
+    total, l1, adv = totals[2]
+    np.testing.assert_allclose(total, l1 + 0.5 * adv, rtol=1e-5)
+    assert adv > 0

@@ -50,6 +50,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.loss.duration = 1.0
     c.loss.ssim = 1.0
     c.loss.adv = 5.0
+    c.loss.adv_start_step = 0             # > 0: reconstruction warm-up before the LSGAN term
     c.loss.duration_kind = "log_mse"      # official code; "paper" = token + sequence L1 (Eq. 4)
 
     c.optim = ml_collections.ConfigDict()
@@ -60,6 +61,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 110_000           # paper: 110k iterations on GRID
+    c.train.frames_per_example = None     # None = decode every frame (paper); F = F random frames
     c.train.parallel = "pmap"             # or "shard_map"
     c.train.num_devices = None            # all local devices
     c.train.log_every = 100

@@ -88,15 +88,18 @@ class FrameDiscriminator(nn.Module):
     config: FrameDiscriminatorConfig = FrameDiscriminatorConfig()
 
     @nn.compact
-    def __call__(self, frames: ArrayLike) -> jax.Array:
+    def __call__(self, frames: ArrayLike, *, train: bool = False) -> jax.Array:
         """Scores frames.
 
         Args:
           frames: float `[B, T, H, W, C]` in [0, 1] (or `[N, H, W, C]` single frames).
+          train: unused (no BatchNorm or dropout); the shared GAN step passes it to every
+            discriminator.
 
         Returns:
           `[B, T]` (or `[N]`) unbounded scores (LSGAN targets: 1 real, 0 fake).
         """
+        del train
         cfg = self.config
         frames = jnp.asarray(frames, jnp.float32)
         expected = (cfg.image_height, cfg.image_width, cfg.image_channels)

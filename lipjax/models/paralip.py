@@ -424,6 +424,7 @@ class ParaLip(nn.Module):
         *,
         max_frames: int,
         train: bool,
+        frame_indices: Optional[ArrayLike] = None,
     ) -> ParaLipOutput:
         """Generates lip frames.
 
@@ -434,6 +435,11 @@ class ParaLip(nn.Module):
             training, or the paper's GT-duration ablation); None -> predicted durations.
           max_frames: static number of output frames (the bucket size).
           train: dropout on, BatchNorm in batch-statistics mode.
+          frame_indices: optional int32 `[B, F]`: decode only these frames (training-time
+            subsampling: every ParaLip loss is per frame, so decoding F random valid frames gives
+            an unbiased estimate at F/T of the video decoder's cost). The whole sequence still
+            goes through the encoder, length regulator and motion decoder. The returned
+            `frames` and `frame_mask` are then `[B, F, ...]` / `[B, F]`.
 
         Returns:
           `ParaLipOutput`; durations past `max_frames` are truncated and reported in `overflow`.
@@ -457,19 +463,23 @@ class ParaLip(nn.Module):
         x = expand(text, regulation.frame_to_token) + identity_embedding[:, None, :]
         motion = self.decoder(zero_padded_rows(x, frame_mask), frame_mask, train=train)
 
-        batch = tokens.shape[0]
+        if frame_indices is not None:
+            frame_indices = jnp.asarray(frame_indices, jnp.int32)
+            motion = jnp.take_along_axis(motion, frame_indices[..., None], axis=1)
+            frame_mask = jnp.take_along_axis(frame_mask, frame_indices, axis=1)
+        batch, num_decoded = motion.shape[:2]
         z = jnp.concatenate(
             [jnp.broadcast_to(identity_embedding[:, None, :], motion.shape[:2] + identity_embedding.shape[-1:]), motion],
             axis=-1,
-        ).reshape(batch * max_frames, -1)
+        ).reshape(batch * num_decoded, -1)
         # Every frame of a video shares its identity's skips: [B, ...] -> [B * T, ...].
         frame_skips = tuple(
-            jnp.broadcast_to(s[:, None], (batch, max_frames) + s.shape[1:]).reshape((batch * max_frames,) + s.shape[1:])
+            jnp.broadcast_to(s[:, None], (batch, num_decoded) + s.shape[1:]).reshape((batch * num_decoded,) + s.shape[1:])
             for s in skips
         )
         bn_mask = frame_mask.reshape(-1) if cfg.mask_padding_in_batch_norm else None
         frames = self.video_decoder(z, frame_skips, train=train, mask=bn_mask)
-        frames = frames.reshape((batch, max_frames) + frames.shape[1:])
+        frames = frames.reshape((batch, num_decoded) + frames.shape[1:])
         frames = frames * frame_mask[:, :, None, None, None]
         return ParaLipOutput(
             frames=frames,

@@ -34,7 +34,8 @@ from lipjax.models.transformer_t2l import (
     autoregressive_decode,
     stop_labels,
 )
-from lipjax.train.paralip import ParaLipSystem, _dataclass_from, discriminator_config
+from lipjax.train.paralip import ParaLipSystem, discriminator_config
+from lipjax.train.systems import dataclass_from_config
 from lipjax.train.steps import DiscriminatorInputs, LossTerm
 
 __all__ = ["AutoregressiveSystem", "TransformerT2LSystem", "DualLipSystem", "stop_token_loss",
@@ -93,7 +94,7 @@ class AutoregressiveSystem:
             from lipjax.models.discriminators import FrameDiscriminator
 
             disc = FrameDiscriminator(discriminator_config(config))
-        model = cls.model_cls(_dataclass_from(cls.config_cls, config.model))
+        model = cls.model_cls(dataclass_from_config(cls.config_cls, config.model))
         return cls(generator=model, discriminator=disc, loss_weights=weights,
                    stop_pos_weight=float(config.loss.get("stop_pos_weight", 1.0)))
 

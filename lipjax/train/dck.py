@@ -37,7 +37,7 @@ from lipjax.errors import ConfigError, LipjaxError
 from lipjax.face import box_to_pixels, crop_and_resize
 from lipjax.models.dck import DCKConfig, DCKGenerator
 from lipjax.models.discriminators import DCKDiscriminator, DCKDiscriminatorConfig
-from lipjax.train.paralip import _dataclass_from
+from lipjax.train.systems import dataclass_from_config
 from lipjax.train.steps import DiscriminatorInputs, LossTerm
 
 __all__ = [
@@ -323,17 +323,17 @@ def masked_pixel_psnr(x: ArrayLike, y: ArrayLike, pixel_mask: ArrayLike,
 
 def model_config(config: ml_collections.ConfigDict) -> DCKConfig:
     """`config.model` -> `DCKConfig` (paper sizes for every field not given)."""
-    return _dataclass_from(DCKConfig, config.model)
+    return dataclass_from_config(DCKConfig, config.model)
 
 
 def discriminator_config(config: ml_collections.ConfigDict) -> DCKDiscriminatorConfig:
     """`config.discriminator` -> `DCKDiscriminatorConfig`."""
-    return _dataclass_from(DCKDiscriminatorConfig, config.get("discriminator", {}))
+    return dataclass_from_config(DCKDiscriminatorConfig, config.get("discriminator", {}))
 
 
 def mel_config(config: ml_collections.ConfigDict) -> MelConfig:
     """`config.data.mel` (optional) -> `MelConfig` (Wav2Lip's values by default)."""
-    return _dataclass_from(MelConfig, config.data.get("mel", {}) or {})
+    return dataclass_from_config(MelConfig, config.data.get("mel", {}) or {})
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

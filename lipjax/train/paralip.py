@@ -13,7 +13,7 @@ and the trivial baseline that repeats the identity frame.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -23,36 +23,38 @@ import numpy as np
 
 from lipjax import losses, metrics
 from lipjax.data.pipeline import lips_example, lips_lengths
-from lipjax.models.paralip import ParaLip, ParaLipConfig, to_unit_range
+from lipjax.models.paralip import ParaLip, ParaLipConfig, ParaLipOutput, to_unit_range
 from lipjax.train.steps import DiscriminatorInputs, LossTerm
+from lipjax.train.systems import dataclass_from_config
 
 __all__ = ["ParaLipSystem", "model_config", "discriminator_config"]
 
 
 def model_config(config: ml_collections.ConfigDict) -> ParaLipConfig:
     """`config.model` (a ConfigDict) -> the model's frozen dataclass config."""
-    return _dataclass_from(ParaLipConfig, config.model)
+    return dataclass_from_config(ParaLipConfig, config.model)
 
 
 def discriminator_config(config: ml_collections.ConfigDict):
     """`config.discriminator` -> `FrameDiscriminatorConfig` (ParaLip Table 7 defaults)."""
     from lipjax.models.discriminators import FrameDiscriminatorConfig
 
-    return _dataclass_from(FrameDiscriminatorConfig, config.get("discriminator", {}))
+    return dataclass_from_config(FrameDiscriminatorConfig, config.get("discriminator", {}))
 
 
-def _dataclass_from(cls, fields: Mapping[str, Any]):
-    values = {}
-    for f in dataclasses.fields(cls):
-        if f.name in fields:
-            v = fields[f.name]
-            values[f.name] = tuple(v) if isinstance(v, list) else v
-    unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-        from lipjax.errors import ConfigError
+class TrainOutput(NamedTuple):
+    """The generator's output in training with the targets and mask of the decoded frames."""
 
-        raise ConfigError(f"unknown {cls.__name__} fields in the config: {sorted(unknown)}")
-    return cls(**values)
+    model: ParaLipOutput
+    targets: jax.Array       # [B, F, H, W, C] ground truth of the decoded frames
+    frame_mask: jax.Array    # [B, F]
+
+
+def sample_valid_frames(rng: jax.Array, valid: jax.Array, count: int) -> jax.Array:
+    """Indices `[B, count]` of distinct random valid frames (valid frames first; if a video has
+    fewer than `count`, the rest are padding frames and come back masked)."""
+    keys = jnp.where(valid, jax.random.uniform(rng, valid.shape), 2.0)
+    return jnp.argsort(keys, axis=1)[:, :count].astype(jnp.int32)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -63,6 +65,8 @@ class ParaLipSystem:
     discriminator: nn.Module | None
     loss_weights: Mapping[str, float]
     duration_loss_kind: str = "log_mse"
+    frames_per_example: int | None = None  # decode F random valid frames per video in training
+    adversarial_start_step: int = 0
 
     example_fn = staticmethod(lips_example)
     length_fn = staticmethod(lips_lengths)
@@ -77,7 +81,9 @@ class ParaLipSystem:
             disc = FrameDiscriminator(discriminator_config(config))
         return cls(generator=ParaLip(model_config(config)), discriminator=disc,
                    loss_weights=weights,
-                   duration_loss_kind=config.loss.get("duration_kind", "log_mse"))
+                   duration_loss_kind=config.loss.get("duration_kind", "log_mse"),
+                   frames_per_example=config.train.get("frames_per_example"),
+                   adversarial_start_step=int(config.loss.get("adv_start_step", 0)))
 
     def example_batch(self, bucket: tuple[int, int], batch_size: int = 1) -> dict:
         """A batch of zeros with the shapes of a pipeline batch (for initialisation)."""
@@ -108,40 +114,51 @@ class ParaLipSystem:
 
     # --------------------------------------------------------------------------- GanSystem
     def generate(self, variables, batch, *, train, rngs, durations="ground_truth"):
+        """Returns (TrainOutput, batch_stats) in training, (ParaLipOutput, {}) otherwise."""
         durations = batch["durations"] if durations == "ground_truth" else None
         kwargs = dict(max_frames=batch["frame_mask"].shape[1], train=train, rngs=rngs)
-        if train and "batch_stats" in variables:
+        if not train:
+            return self.generator.apply(variables, batch["tokens"], batch["identity"],
+                                        durations, **kwargs), {}
+        valid = self._frame_mask(batch)
+        targets = batch["frames"]
+        if self.frames_per_example:
+            indices = sample_valid_frames(rngs["sample"], valid, self.frames_per_example)
+            kwargs["frame_indices"] = indices
+            valid = jnp.take_along_axis(valid, indices, axis=1)
+            targets = jnp.take_along_axis(targets, indices[:, :, None, None, None], axis=1)
+        if "batch_stats" in variables:
             out, updates = self.generator.apply(variables, batch["tokens"], batch["identity"],
                                                 durations, mutable=["batch_stats"], **kwargs)
-            return out, updates["batch_stats"]
-        return self.generator.apply(variables, batch["tokens"], batch["identity"], durations,
-                                    **kwargs), {}
+            stats = updates["batch_stats"]
+        else:
+            out, stats = self.generator.apply(variables, batch["tokens"], batch["identity"],
+                                              durations, **kwargs), {}
+        return TrainOutput(out, targets, valid), stats
 
     def _frame_mask(self, batch) -> jax.Array:
         return batch["frame_mask"] & batch["example_mask"][:, None]
 
-    def reconstruction_terms(self, outputs, batch) -> dict[str, LossTerm]:
+    def reconstruction_terms(self, outputs: "TrainOutput", batch) -> dict[str, LossTerm]:
         w = self.loss_weights
-        frame_mask = self._frame_mask(batch)
+        frames, targets, frame_mask = outputs.model.frames, outputs.targets, outputs.frame_mask
         token_mask = batch["token_mask"] & batch["example_mask"][:, None]
         n_frames = jnp.sum(frame_mask)
         terms = {}
         if w["l1"] > 0:
-            terms["l1"] = LossTerm(losses.l1_loss(outputs.frames, batch["frames"], frame_mask),
-                                   n_frames)
+            terms["l1"] = LossTerm(losses.l1_loss(frames, targets, frame_mask), n_frames)
         if w["ssim"] > 0:
-            terms["ssim"] = LossTerm(
-                losses.ssim_loss(outputs.frames, batch["frames"], frame_mask), n_frames)
+            terms["ssim"] = LossTerm(losses.ssim_loss(frames, targets, frame_mask), n_frames)
         if w["duration"] > 0:
             terms["duration"] = LossTerm(
-                losses.duration_loss(outputs.log_durations, batch["durations"], token_mask,
-                                     kind=self.duration_loss_kind),
+                losses.duration_loss(outputs.model.log_durations, batch["durations"],
+                                     token_mask, kind=self.duration_loss_kind),
                 jnp.sum(token_mask))
         return terms
 
-    def discriminator_inputs(self, outputs, batch) -> DiscriminatorInputs:
-        return DiscriminatorInputs(real=batch["frames"], fake=outputs.frames,
-                                   mask=self._frame_mask(batch))
+    def discriminator_inputs(self, outputs: "TrainOutput", batch) -> DiscriminatorInputs:
+        return DiscriminatorInputs(real=outputs.targets, fake=outputs.model.frames,
+                                   mask=outputs.frame_mask)
 
     def evaluate(self, variables, batch) -> dict[str, LossTerm]:
         target = batch["frames"]

@@ -57,6 +57,9 @@ class GanSystem(Protocol):
     generator: nn.Module
     discriminator: nn.Module | None
     loss_weights: Mapping[str, float]  # term name -> weight; 0 switches a term off
+    # The generator's adversarial term counts from this step on (the discriminator trains from
+    # step 0): a reconstruction warm-up before the GAN game. 0 = from the start.
+    adversarial_start_step: int
 
     def generate(self, variables: PyTree, batch: Batch, *, train: bool,
                  rngs: Mapping[str, jax.Array]) -> tuple[Any, PyTree]:
@@ -120,6 +123,10 @@ def train_step(state: TrainState, batch: Batch, rng: jax.Array, *, system: GanSy
     weights = system.loss_weights
     adversarial = _adversarial(system)
     gen = state.generator
+    adv_on = (state.step >= getattr(system, "adversarial_start_step", 0)).astype(jnp.float32)
+
+    def term_weight(name):
+        return weights[name] * adv_on if name == ADV else weights[name]
 
     def generator_loss(params):
         variables = {"params": params}
@@ -133,7 +140,7 @@ def train_step(state: TrainState, batch: Batch, rng: jax.Array, *, system: GanSy
             d_fake = _discriminate(system, state.discriminator, d_in.fake)
             terms[ADV] = LossTerm(lsgan_generator_loss(d_fake, d_in.mask),
                                   jnp.sum(d_in.mask))
-        total = sum(weights[name] * _global_mean(term, axis_name)
+        total = sum(term_weight(name) * _global_mean(term, axis_name)
                     for name, term in terms.items())
         return total, (terms, new_stats, outputs)
 
@@ -146,7 +153,7 @@ def train_step(state: TrainState, batch: Batch, rng: jax.Array, *, system: GanSy
     gen_finite = _is_finite((grads, lax.pmean(gen_loss, axis_name)))
     metrics = {f"loss/{name}": lax.pmean(_global_mean(term, axis_name), axis_name)
                for name, term in terms.items()}
-    metrics["loss/generator_total"] = sum(weights[n] * metrics[f"loss/{n}"] for n in terms)
+    metrics["loss/generator_total"] = sum(term_weight(n) * metrics[f"loss/{n}"] for n in terms)
     metrics["grad_norm/generator"] = optax.tree.norm(grads)
     metrics["skipped/generator"] = 1.0 - gen_finite.astype(jnp.float32)
     new_gen = _guarded_update(gen, grads, new_stats or gen.batch_stats, gen_finite)

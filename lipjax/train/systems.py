@@ -7,13 +7,15 @@ Imported lazily so that `import lipjax.train` does not build every model.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+from typing import Any, Mapping
 
 import ml_collections
 
 from lipjax.errors import ConfigError
 
-__all__ = ["SYSTEMS", "make_system"]
+__all__ = ["SYSTEMS", "make_system", "dataclass_from_config"]
 
 SYSTEMS: dict[str, str] = {
     "paralip": "lipjax.train.paralip:ParaLipSystem",
@@ -31,3 +33,18 @@ def make_system(config: ml_collections.ConfigDict):
             f"config.system is {name!r}; known systems: {', '.join(sorted(SYSTEMS))}")
     module, cls = SYSTEMS[name].split(":")
     return getattr(importlib.import_module(module), cls).from_config(config)
+
+
+def dataclass_from_config(cls, fields: Mapping[str, Any]):
+    """A model's frozen dataclass config from a ConfigDict section (lists become tuples).
+
+    Missing fields keep the dataclass defaults; unknown fields are a ConfigError naming them, so
+    a misspelled override never passes silently.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(fields) - names
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} fields in the config: {sorted(unknown)}; "
+                          f"known: {sorted(names)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    return cls(**values)

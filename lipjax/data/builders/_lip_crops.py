@@ -23,16 +23,15 @@ from __future__ import annotations
 import abc
 import dataclasses
 import logging
-import sys
 import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 
 from lipjax import face, video
+from lipjax.data.builders._common import LocalCodePath, lip_video_features
 from lipjax.errors import DataError, InputError, NoFaceError, VideoError
 
 __all__ = [
@@ -209,17 +208,7 @@ def split_by_speaker(
 
 def lip_features(config: LipCorpusConfig) -> tfds.features.FeaturesDict:
     """The per-example features (same fields as `synthetic_lips`)."""
-    return tfds.features.FeaturesDict({
-        "id": tfds.features.Text(),
-        "text": tfds.features.Text(),
-        "speaker": tfds.features.Scalar(dtype=np.int32),
-        "tokens": tfds.features.Tensor(shape=(None,), dtype=np.int32),
-        "durations": tfds.features.Tensor(shape=(None,), dtype=np.int32),
-        "frames": tfds.features.Tensor(
-            shape=(None, config.crop_height, config.crop_width, 3), dtype=np.uint8, encoding="zlib"
-        ),
-        "landmarks": tfds.features.Tensor(shape=(None, NUM_MOUTH_LANDMARKS, 2), dtype=np.float32),
-    })
+    return lip_video_features(config.crop_height, config.crop_width)
 
 
 LabelsToTokens = Callable[[Any, int, float], tuple[np.ndarray, np.ndarray, str]]
@@ -264,7 +253,7 @@ def generate_lip_examples(
         }
 
 
-class LipCorpusBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
+class LipCorpusBuilder(LocalCodePath, tfds.core.GeneratorBasedBuilder, abc.ABC):
     """Base of the real-corpus lip builders (abstract, so tfds does not register it).
 
     A subclass provides `_info`, `find_clips(manual_dir, config)`, `num_test(n, config)` and
@@ -277,15 +266,6 @@ class LipCorpusBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self.skipped: dict[str, list[str]] = {}
-
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        """The subclass's module file.
-
-        tfds 4.9's own lookup needs the `importlib_resources` backport, which is not installed.
-        """
-        return epath.Path(sys.modules[cls.__module__].__file__)
 
     @staticmethod
     @abc.abstractmethod

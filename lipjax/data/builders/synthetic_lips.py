@@ -18,8 +18,8 @@ import dataclasses
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 
+from lipjax.data.builders._common import LocalCodePath, lip_video_features
 from lipjax.data.synthetic import lips
 from lipjax.data.synthetic.mouth import MOUTH_PARAMS
 
@@ -39,7 +39,7 @@ class SyntheticLipsConfig(lips.LipsCorpusConfig, tfds.core.BuilderConfig):
     __hash__ = object.__hash__
 
 
-class SyntheticLips(tfds.core.GeneratorBasedBuilder):
+class SyntheticLips(LocalCodePath, tfds.core.GeneratorBasedBuilder):
     """GRID-grammar sentences rendered as 80x160 lip videos with per-character durations."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -63,32 +63,13 @@ class SyntheticLips(tfds.core.GeneratorBasedBuilder):
     ]
     DEFAULT_CONFIG_NAME = "small"
 
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        """This module's file.
-
-        tfds 4.9's own lookup touches the `importlib_resources` backport, which is not installed
-        on Python >= 3.9; the builder's location is simply this file.
-        """
-        return epath.Path(__file__)
-
     def _info(self) -> tfds.core.DatasetInfo:
         height, width = lips.FRAME_HEIGHT, lips.FRAME_WIDTH
         return self.dataset_info_from_configs(
             description=__doc__,
-            features=tfds.features.FeaturesDict({
-                "id": tfds.features.Text(),
-                "text": tfds.features.Text(),
-                "speaker": tfds.features.Scalar(dtype=np.int32),
-                "tokens": tfds.features.Tensor(shape=(None,), dtype=np.int32),
-                "durations": tfds.features.Tensor(shape=(None,), dtype=np.int32),
-                "frames": tfds.features.Tensor(
-                    shape=(None, height, width, 3), dtype=np.uint8, encoding="zlib"
-                ),
-                "landmarks": tfds.features.Tensor(shape=(None, 20, 2), dtype=np.float32),
-                "mouth": tfds.features.Tensor(shape=(None, len(MOUTH_PARAMS)), dtype=np.float32),
-            }),
+            features=lip_video_features(
+                height, width,
+                mouth=tfds.features.Tensor(shape=(None, len(MOUTH_PARAMS)), dtype=np.float32)),
             supervised_keys=None,
             homepage=None,
         )

@@ -16,8 +16,8 @@ import dataclasses
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 
+from lipjax.data.builders._common import LocalCodePath
 from lipjax.data.synthetic.talking_faces import TalkingFacesConfig, generate_pairs
 
 __all__ = ["SyntheticTalkingFacesConfig", "SyntheticTalkingFaces"]
@@ -38,7 +38,7 @@ class SyntheticTalkingFacesConfig(TalkingFacesConfig, tfds.core.BuilderConfig):
     __hash__ = object.__hash__
 
 
-class SyntheticTalkingFaces(tfds.core.GeneratorBasedBuilder):
+class SyntheticTalkingFaces(LocalCodePath, tfds.core.GeneratorBasedBuilder):
     """Pairs of procedural talking-face clips with formant audio (no download)."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -60,12 +60,6 @@ class SyntheticTalkingFaces(tfds.core.GeneratorBasedBuilder):
         ),
     ]
     DEFAULT_CONFIG_NAME = "small"
-
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        """This module's file (tfds' own lookup needs the absent `importlib_resources` backport)."""
-        return epath.Path(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
         corpus: SyntheticTalkingFacesConfig = self.builder_config
