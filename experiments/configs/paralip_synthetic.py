@@ -36,10 +36,13 @@ def get_config():
 
     c.train.frames_per_example = 8         # decode 8 random frames per video in training
     c.discriminator.channels = (32, 64, 128, 256)
+    # No LSGAN term in this short CPU run (the paper's "+SSIM" row): from step 0 it tripled the
+    # steps to reach the same L1 here. `--set loss.adv=5 --set loss.adv_start_step=N` restores it.
+    c.loss.adv = 0.0
     c.optim.generator.learning_rate = 1e-3
-    c.optim.generator.warmup_steps = 50
-    c.train.num_steps = 600
+    c.optim.generator.warmup_steps = 10
+    c.train.num_steps = 400               # ~12 minutes on 2 idle cores (~1.8 s/step)
     c.train.log_every = 20
-    c.train.eval_every = 300
-    c.train.checkpoint_every = 300
+    c.train.eval_every = 200
+    c.train.checkpoint_every = 200
     return c
