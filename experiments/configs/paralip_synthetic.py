@@ -1,7 +1,8 @@
 """ParaLip on the synthetic lips corpus, small enough to learn visibly on a 2-core CPU.
 
-Same architecture as the paper, narrower (hidden 128, 2 FFT layers each side, half the image
-channels) and trained for minutes; `lipjax data build synthetic_lips` runs automatically.
+Same architecture as the paper, smaller: hidden 128, 2 FFT layers each side, 3x3 image kernels,
+narrow image channels, 8 decoded frames per video in training, no LSGAN term (see below). The
+corpus is built automatically into data_cache/. BUILD_NOTES.md has the measurements behind it.
 """
 
 import os
