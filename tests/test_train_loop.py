@@ -109,3 +109,22 @@ def test_cli_lip_writes_a_video(trained, tmp_path):
     assert info.num_frames == 22 and abs(info.fps - 25.0) < 1e-3
     assert main(["lip", "--checkpoint", workdir, "--text", "bin blue", "--identity",
                  str(tmp_path / "missing.png"), "--out", str(out)]) == 2
+
+
+def test_periodic_evaluations_compile_once(data_dir, tmp_path, monkeypatch):
+    from lipjax.train import steps
+
+    traces = []
+    original = steps.eval_step
+
+    def counting_eval_step(*args, **kwargs):
+        traces.append(1)  # the Python body runs only while tracing
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "eval_step", counting_eval_step)
+    config = tiny_paralip_config(data_dir, num_steps=2)
+    config.train.eval_every = 1  # evaluations after step 1 and step 2
+    train_and_evaluate(config, str(tmp_path / "run"), progress=False)
+    assert os.path.exists(tmp_path / "run" / "eval_1.json")
+    assert os.path.exists(tmp_path / "run" / "eval_2.json")
+    assert len(traces) == 1  # one bucket: one compilation shared by both evaluations

@@ -92,13 +92,19 @@ class MetricWriter:
 
 
 def evaluate(system, state: TrainState, source, config: ml_collections.ConfigDict, *,
-             dp: DataParallel | None = None, max_batches: int | None = None,
-             progress: bool = False) -> dict[str, float]:
-    """Means of `system.evaluate` over a split (exact: sums and counts over all batches)."""
+             dp: DataParallel | None = None, eval_step=None, replicated: bool = False,
+             max_batches: int | None = None, progress: bool = False) -> dict[str, float]:
+    """Means of `system.evaluate` over a split (exact: sums and counts over all batches).
+
+    A training loop passes its `dp`, an `eval_step` wrapped once by `dp.wrap` (so periodic
+    evaluations reuse one compilation) and its already `replicated` state.
+    """
     dp = dp or DataParallel(config.train.parallel, devices=_devices(config))
-    eval_step = dp.wrap(steps.eval_step, static_kwargs={"system": system},
-                        donate_state=False)
-    replicated = dp.replicate(jax.device_get(state))
+    if eval_step is None:
+        eval_step = dp.wrap(steps.eval_step, static_kwargs={"system": system},
+                            donate_state=False)
+    if not replicated:
+        state = dp.replicate(jax.device_get(state))
     pipeline = Pipeline(source, batch_size=config.data.eval_batch_size,
                         buckets=_buckets(config), example_fn=system.example_fn,
                         length_fn=system.length_fn, training=False, num_epochs=1,
@@ -112,7 +118,7 @@ def evaluate(system, state: TrainState, source, config: ml_collections.ConfigDic
                                        disable=not progress, leave=False)):
             if max_batches and i >= max_batches:
                 break
-            sums = dp.metrics_to_host(eval_step(replicated, dp.shard(batch)))
+            sums = dp.metrics_to_host(eval_step(state, dp.shard(batch)))
             for k, v in sums.items():
                 totals[k] = totals.get(k, 0.0) + v
     return {k: float(v[0] / max(v[1], 1e-9)) for k, v in sorted(totals.items())}
@@ -175,6 +181,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     logger.info("generator %d params, discriminator %d params", n_gen, n_disc)
 
     train_step = dp.wrap(steps.train_step, static_kwargs={"system": system})
+    eval_step = dp.wrap(steps.eval_step, static_kwargs={"system": system}, donate_state=False)
     state = dp.replicate(state)
     writer = MetricWriter(workdir, tensorboard=tc.get("tensorboard", True))
     eval_metrics: dict[str, float] = {}
@@ -209,8 +216,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                 ckpt.save(next_step, dp.unreplicate(state), pipeline_state=pipeline.state(),
                           config=config)
             if next_step % tc.eval_every == 0 or next_step == tc.num_steps:
-                eval_metrics = evaluate(system, dp.unreplicate(state), eval_source, config,
-                                        dp=dp, max_batches=tc.get("max_eval_batches"))
+                eval_metrics = evaluate(system, state, eval_source, config, dp=dp,
+                                        eval_step=eval_step, replicated=True,
+                                        max_batches=tc.get("max_eval_batches"))
                 writer.write(next_step, eval_metrics, prefix="eval/")
                 _write_json(os.path.join(workdir, f"eval_{next_step}.json"), eval_metrics)
             bar.update(1)
