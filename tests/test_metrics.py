@@ -74,6 +74,16 @@ def test_gaussian_window_matches_scipy_taps():
     assert np.count_nonzero(ndimage.gaussian_filter1d(impulse, 1.5, truncate=3.5)) == 11
 
 
+@pytest.mark.parametrize("length", [1, 3, 7, 11, 40])
+def test_reflected_filter_matrix_equals_scipy_reflect_filtering(rng, length):
+    # Lengths below the window need more than one reflection; scipy folds the same way.
+    taps = metrics.gaussian_window(11, 1.5)
+    signal = rng.random(length)
+    expected = ndimage.correlate1d(signal, np.float64(taps), mode="reflect")
+    got = metrics.reflected_filter_matrix(length, taps) @ signal
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "name, size",
     [("astronaut", (64, 96)), ("camera", (48, 40)), ("coffee", (11, 11)), ("chelsea", (33, 70))],
