@@ -2,6 +2,7 @@
 
 import math
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -164,6 +165,18 @@ def test_conv_transpose_doubles_and_matches_pytorch_semantics(rng):
     torch_weight = np.transpose(p["kernel"], (3, 2, 0, 1))  # flax [kh, kw, O, I] -> torch [I, O, kh, kw]
     for b in range(2):
         np.testing.assert_allclose(got[b], np_conv_transpose2d(x[b], torch_weight, p["bias"], 2, 2, 1), atol=1e-4)
+
+
+def test_phase_conv_transpose_has_flax_conv_transpose_parameters_and_outputs(rng):
+    x = rng.normal(size=(2, 5, 3, 4)).astype(np.float32)
+    ours = layers.PhaseConvTranspose(6, 5, 2, 2, 1)
+    pad = layers.conv_transpose_padding(5, 2, 1)
+    theirs = nn.ConvTranspose(6, (5, 5), strides=(2, 2), padding=(pad, pad), transpose_kernel=True)
+    params = ours.init(jax.random.key(0), x)
+    shapes = jax.tree.map(np.shape, theirs.init(jax.random.key(0), x))
+    assert jax.tree.map(np.shape, params) == shapes
+    params = jax.tree.map(lambda a: rng.normal(size=a.shape).astype(np.float32), params)
+    np.testing.assert_allclose(ours.apply(params, x), theirs.apply(params, x), atol=1e-4)
 
 
 def test_batch_norm_block_updates_stats_only_in_training(rng):
