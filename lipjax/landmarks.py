@@ -61,6 +61,8 @@ __all__ = [
     "save_regressor",
     "load_regressor",
     "landmark_distance_of_videos",
+    "regressor_landmark_fn",
+    "video_landmark_distance",
 ]
 
 NUM_MOUTH_LANDMARKS = len(face.MOUTH_LANDMARK_INDICES)
@@ -118,6 +120,63 @@ def _pixel_predictor(config: LandmarkRegressorConfig) -> Callable[[Any, jax.Arra
         return to_pixels(model.apply(variables, frames), config)
 
     return predict
+
+
+def regressor_landmark_fn(path: str | os.PathLike) -> Callable[[jax.Array], jax.Array]:
+    """A traceable detector `frames [N, H, W, 3] in [0, 1] -> pixel landmarks [N, 20, 2]`.
+
+    The saved regressor's parameters are bound into the function (they become constants of the
+    program that calls it), so an evaluation step can compute LMD on the device, next to PSNR
+    and SSIM, without a host round trip. The frame size is `frame_shape` of the returned
+    function.
+    """
+    variables, config = load_regressor(path)
+    model = LandmarkRegressor(config)
+
+    def detect(frames: jax.Array) -> jax.Array:
+        return to_pixels(model.apply(variables, frames), config)
+
+    detect.frame_shape = config.frame_shape
+    return detect
+
+
+def video_landmark_distance(
+    detect: Callable[[jax.Array], jax.Array],
+    generated: ArrayLike,
+    target_frames: ArrayLike,
+    target_landmarks: ArrayLike,
+    mask: ArrayLike,
+) -> tuple[jax.Array, jax.Array]:
+    """In-graph LMD of videos and the number of frames it averages (ParaLip Sec. 4.2).
+
+    Target landmarks are the stored ones where they are finite (exact on the synthetic corpora)
+    and otherwise those `detect` finds in the target frame (real corpora stored without dlib).
+
+    Args:
+      detect: a traceable detector such as `regressor_landmark_fn(path)`.
+      generated, target_frames: float `[B, T, H, W, 3]` in [0, 1].
+      target_landmarks: float `[B, T, 20, 2]` pixel `(x, y)`, NaN where unknown.
+      mask: bool `[B, T]` valid frames.
+
+    Returns:
+      (LMD in pixels over the valid frames, their count); (0, 0) if none is valid.
+    """
+    generated = jnp.asarray(generated)
+    batch_time = generated.shape[:2]
+
+    def landmarks_of(videos: jax.Array) -> jax.Array:
+        found = detect(videos.reshape((-1,) + videos.shape[2:]))
+        return found.reshape(batch_time + found.shape[1:])
+
+    stored = jnp.asarray(target_landmarks, jnp.float32)
+    known = jnp.all(jnp.isfinite(stored), axis=(-2, -1), keepdims=True)
+    # Detect in the targets only when some landmarks are unknown (no detector pass otherwise).
+    target = jax.lax.cond(
+        jnp.all(known), lambda: stored,
+        lambda: jnp.where(known, stored, landmarks_of(jnp.asarray(target_frames))))
+    mask = jnp.asarray(mask, bool)
+    return (metrics.landmark_distance(landmarks_of(generated), target, mask),
+            jnp.sum(mask))
 
 
 def _predict_in_chunks(

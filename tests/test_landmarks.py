@@ -25,8 +25,10 @@ from lipjax.landmarks import (
     face_box_for_lip_crop,
     landmark_distance_of_videos,
     load_regressor,
+    regressor_landmark_fn,
     save_regressor,
     train_landmark_regressor,
+    video_landmark_distance,
 )
 from lipjax.models.landmarks import LandmarkRegressor, LandmarkRegressorConfig
 
@@ -323,6 +325,29 @@ def test_landmark_distance_of_videos(detector, corpus):
                                   rel=1e-5)
     assert landmark_distance_of_videos(detector, generated, target_landmarks,
                                        np.zeros((2, 40), bool)) == 0.0
+
+
+def test_in_graph_video_landmark_distance_matches_host_lmd(trained, detector, corpus, tmp_path):
+    save_regressor(tmp_path / "reg", trained[0], SMALL)
+    detect = regressor_landmark_fn(tmp_path / "reg")
+    assert detect.frame_shape == SMALL.frame_shape
+    generated, target_landmarks = videos_of(corpus["test"], 40)
+    target_frames = np.roll(generated, 3, axis=1)
+    mask = np.ones((2, 40), bool)
+    mask[0, 30:] = False
+    lmd = jax.jit(functools.partial(video_landmark_distance, detect))
+    value, count = lmd(generated, target_frames, target_landmarks, mask)
+    assert int(count) == mask.sum()
+    assert float(value) == pytest.approx(
+        landmark_distance_of_videos(detector, generated, target_landmarks, mask), rel=1e-5)
+    # Unknown (NaN) stored landmarks: those frames use the landmarks detected in the target.
+    partly_known = target_landmarks.copy()
+    partly_known[1] = np.nan
+    value, _ = lmd(generated, target_frames, partly_known, mask)
+    expected = np.concatenate([
+        np.sqrt(((detector(generated[0, :30]) - target_landmarks[0, :30]) ** 2).sum(-1)).mean(-1),
+        np.sqrt(((detector(generated[1]) - detector(target_frames[1])) ** 2).sum(-1)).mean(-1)])
+    assert float(value) == pytest.approx(expected.mean(), rel=1e-5)
 
 
 def test_landmark_distance_of_videos_leaves_out_nan_targets():

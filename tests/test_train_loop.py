@@ -71,6 +71,29 @@ def test_evaluate_workdir_matches_training_eval(trained):
         np.testing.assert_allclose(again[key], value, rtol=1e-5, err_msg=key)
 
 
+def test_evaluation_reports_lmd_with_a_landmark_regressor(trained, tmp_path):
+    from lipjax.errors import ConfigError
+    from lipjax.landmarks import save_regressor
+    from lipjax.models.landmarks import LandmarkRegressor, LandmarkRegressorConfig
+
+    workdir, result = trained
+    for name, config in (("lips", LandmarkRegressorConfig(channels=(8, 8, 8, 8), hidden=16)),
+                         ("small", LandmarkRegressorConfig(frame_height=40, frame_width=80,
+                                                           channels=(8, 8, 8, 8), hidden=16))):
+        variables = LandmarkRegressor(config).init(
+            jax.random.key(0), np.zeros((1,) + config.frame_shape, np.float32))
+        save_regressor(tmp_path / name, variables, config)
+    overrides = ["train.max_eval_batches=1", f"evaluation.landmark_regressor={tmp_path / 'lips'}"]
+    again = evaluate_workdir(workdir, overrides=overrides, progress=False)
+    for key in ("lmd/pred_dur", "lmd/gt_dur", "lmd/identity_baseline"):
+        assert np.isfinite(again[key]) and again[key] > 0, key
+    for key, value in result["eval"].items():  # the other metrics are unchanged
+        np.testing.assert_allclose(again[key], value, rtol=1e-5, err_msg=key)
+    with pytest.raises(ConfigError, match="frame size"):
+        evaluate_workdir(workdir, progress=False, overrides=[
+            f"evaluation.landmark_regressor={tmp_path / 'small'}"])
+
+
 def test_generate_lips_shapes_buckets_and_errors(trained):
     from lipjax.inference import LipGenerator, generate_lips
 

@@ -69,5 +69,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.checkpoint_every = 5_000
     c.train.checkpoints_to_keep = 3
     c.train.max_eval_batches = None
+
+    # LMD needs a mouth-landmark detector: a regressor folder from experiments/train_landmarks.py
+    # (evaluated in-graph). None: evaluation reports PSNR and SSIM only.
+    c.evaluation = ml_collections.ConfigDict()
+    c.evaluation.landmark_regressor = None
     c.train.tensorboard = True
     return c

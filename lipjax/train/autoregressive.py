@@ -15,7 +15,7 @@ that repeats the identity frame.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import flax.linen as nn
 import jax
@@ -34,7 +34,13 @@ from lipjax.models.transformer_t2l import (
     autoregressive_decode,
     stop_labels,
 )
-from lipjax.train.paralip import ParaLipSystem, discriminator_config
+from lipjax.train.paralip import (
+    ParaLipSystem,
+    discriminator_config,
+    frame_quality_terms,
+    identity_baseline_terms,
+    load_landmark_fn,
+)
 from lipjax.train.systems import dataclass_from_config
 from lipjax.train.steps import DiscriminatorInputs, LossTerm
 
@@ -80,6 +86,7 @@ class AutoregressiveSystem:
     discriminator: nn.Module | None
     loss_weights: Mapping[str, float]
     stop_pos_weight: float = 1.0
+    landmark_fn: Callable[[jax.Array], jax.Array] | None = None  # LMD detector, as in ParaLip
 
     model_cls: ClassVar[type]
     config_cls: ClassVar[type]
@@ -96,7 +103,8 @@ class AutoregressiveSystem:
             disc = FrameDiscriminator(discriminator_config(config))
         model = cls.model_cls(dataclass_from_config(cls.config_cls, config.model))
         return cls(generator=model, discriminator=disc, loss_weights=weights,
-                   stop_pos_weight=float(config.loss.get("stop_pos_weight", 1.0)))
+                   stop_pos_weight=float(config.loss.get("stop_pos_weight", 1.0)),
+                   landmark_fn=load_landmark_fn(config, model.config))
 
     # ParaLip's zero batch has every field these models read.
     example_batch = ParaLipSystem.example_batch
@@ -161,21 +169,15 @@ class AutoregressiveSystem:
         examples = batch["example_mask"]
         out: dict[str, LossTerm] = {}
         free = self.decode(variables, batch)
-        mask = valid & free.frame_mask
-        frames = to_unit_range(free.frames)
-        n = jnp.sum(mask)
-        out["psnr/free_running"] = LossTerm(metrics.psnr(frames, target, mask), n)
-        out["ssim/free_running"] = LossTerm(metrics.ssim(frames, target, mask), n)
+        out.update(frame_quality_terms(to_unit_range(free.frames), batch, valid & free.frame_mask,
+                                       name="free_running", landmark_fn=self.landmark_fn))
         length_err = jnp.abs(jnp.sum(free.frame_mask, -1) - jnp.sum(valid, -1))
         out["length_abs_error"] = LossTerm(
             metrics.masked_mean(length_err.astype(jnp.float32), examples), jnp.sum(examples))
         forced, _ = self.generate(variables, batch, train=False, rngs={})
-        n_valid = jnp.sum(valid)
         out["psnr/teacher_forced"] = LossTerm(
-            metrics.psnr(to_unit_range(forced.frames), target, valid), n_valid)
-        repeated = jnp.broadcast_to(batch["identity"][:, None], target.shape)
-        out["psnr/identity_baseline"] = LossTerm(metrics.psnr(repeated, target, valid), n_valid)
-        out["ssim/identity_baseline"] = LossTerm(metrics.ssim(repeated, target, valid), n_valid)
+            metrics.psnr(to_unit_range(forced.frames), target, valid), jnp.sum(valid))
+        out.update(identity_baseline_terms(batch, valid, landmark_fn=self.landmark_fn))
         return out
 
 

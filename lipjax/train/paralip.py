@@ -5,15 +5,16 @@ and trains the duration predictor on the same durations. Loss terms and their we
 `config.loss` (ParaLip: L1 1, duration 1, SSIM 1, LSGAN 5); a weight of 0 switches a term off,
 which gives the paper's ablations (base, +SSIM, +ADV, +SSIM+ADV) as configs.
 
-Evaluation reports, like the paper, PSNR/SSIM with *predicted* durations (compared on the frames
-that both the generated and the ground-truth video have), the same with ground-truth durations,
-and the trivial baseline that repeats the identity frame.
+Evaluation reports, like the paper, PSNR/SSIM (and LMD when `config.evaluation.
+landmark_regressor` names a mouth-landmark regressor) with *predicted* durations (compared on the
+frames that both the generated and the ground-truth video have), the same with ground-truth
+durations, and the trivial baseline that repeats the identity frame.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -23,11 +24,14 @@ import numpy as np
 
 from lipjax import losses, metrics
 from lipjax.data.pipeline import lips_example, lips_lengths
+from lipjax.errors import ConfigError
+from lipjax.landmarks import regressor_landmark_fn, video_landmark_distance
 from lipjax.models.paralip import ParaLip, ParaLipConfig, ParaLipOutput, to_unit_range
 from lipjax.train.steps import DiscriminatorInputs, LossTerm
 from lipjax.train.systems import dataclass_from_config
 
-__all__ = ["ParaLipSystem", "model_config", "discriminator_config"]
+__all__ = ["ParaLipSystem", "model_config", "discriminator_config", "frame_quality_terms",
+           "identity_baseline_terms", "load_landmark_fn"]
 
 
 def model_config(config: ml_collections.ConfigDict) -> ParaLipConfig:
@@ -57,6 +61,22 @@ def sample_valid_frames(rng: jax.Array, valid: jax.Array, count: int) -> jax.Arr
     return jnp.argsort(keys, axis=1)[:, :count].astype(jnp.int32)
 
 
+def load_landmark_fn(config: ml_collections.ConfigDict, model: Any):
+    """The LMD detector named by `config.evaluation.landmark_regressor` (a folder written by
+    experiments/train_landmarks.py), or None when the config names none. `model` is the model's
+    config (anything with image_height / image_width / image_channels)."""
+    path = config.get("evaluation", {}).get("landmark_regressor")
+    if not path:
+        return None
+    detect = regressor_landmark_fn(path)
+    frame_shape = (model.image_height, model.image_width, model.image_channels)
+    if tuple(detect.frame_shape) != frame_shape:
+        raise ConfigError(
+            f"the landmark regressor in {path!r} takes {detect.frame_shape} frames but the model "
+            f"makes {frame_shape}; train a regressor for this frame size")
+    return detect
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class ParaLipSystem:
     """ParaLip generator + frame discriminator with the paper's losses."""
@@ -67,6 +87,9 @@ class ParaLipSystem:
     duration_loss_kind: str = "log_mse"
     frames_per_example: int | None = None  # decode F random valid frames per video in training
     adversarial_start_step: int = 0
+    # Traceable mouth-landmark detector for LMD (lipjax.landmarks.regressor_landmark_fn); None:
+    # evaluation reports no LMD.
+    landmark_fn: Callable[[jax.Array], jax.Array] | None = None
 
     example_fn = staticmethod(lips_example)
     length_fn = staticmethod(lips_lengths)
@@ -79,11 +102,13 @@ class ParaLipSystem:
             from lipjax.models.discriminators import FrameDiscriminator
 
             disc = FrameDiscriminator(discriminator_config(config))
-        return cls(generator=ParaLip(model_config(config)), discriminator=disc,
+        generator = ParaLip(model_config(config))
+        return cls(generator=generator, discriminator=disc,
                    loss_weights=weights,
                    duration_loss_kind=config.loss.get("duration_kind", "log_mse"),
                    frames_per_example=config.train.get("frames_per_example"),
-                   adversarial_start_step=int(config.loss.get("adv_start_step", 0)))
+                   adversarial_start_step=int(config.loss.get("adv_start_step", 0)),
+                   landmark_fn=load_landmark_fn(config, generator.config))
 
     def example_batch(self, bucket: tuple[int, int], batch_size: int = 1) -> dict:
         """A batch of zeros with the shapes of a pipeline batch (for initialisation)."""
@@ -166,11 +191,8 @@ class ParaLipSystem:
         out: dict[str, LossTerm] = {}
         for name, durations in (("pred_dur", None), ("gt_dur", "ground_truth")):
             gen, _ = self.generate(variables, batch, train=False, rngs={}, durations=durations)
-            mask = valid & gen.frame_mask
-            frames = to_unit_range(gen.frames)
-            n = jnp.sum(mask)
-            out[f"psnr/{name}"] = LossTerm(metrics.psnr(frames, target, mask), n)
-            out[f"ssim/{name}"] = LossTerm(metrics.ssim(frames, target, mask), n)
+            out.update(frame_quality_terms(to_unit_range(gen.frames), batch, valid & gen.frame_mask,
+                                           name=name, landmark_fn=self.landmark_fn))
             if name == "pred_dur":
                 token_mask = batch["token_mask"] & batch["example_mask"][:, None]
                 err = jnp.abs(gen.durations - batch["durations"]).astype(jnp.float32)
@@ -180,8 +202,36 @@ class ParaLipSystem:
                 out["length_abs_error"] = LossTerm(
                     metrics.masked_mean(length_err.astype(jnp.float32), batch["example_mask"]),
                     jnp.sum(batch["example_mask"]))
-        repeated = jnp.broadcast_to(batch["identity"][:, None], target.shape)
-        n = jnp.sum(valid)
-        out["psnr/identity_baseline"] = LossTerm(metrics.psnr(repeated, target, valid), n)
-        out["ssim/identity_baseline"] = LossTerm(metrics.ssim(repeated, target, valid), n)
+        out.update(identity_baseline_terms(batch, valid, landmark_fn=self.landmark_fn))
         return out
+
+
+def frame_quality_terms(frames: jax.Array, batch: Mapping[str, jax.Array], mask: jax.Array, *,
+                        name: str, landmark_fn: Callable[[jax.Array], jax.Array] | None
+                        ) -> dict[str, LossTerm]:
+    """`psnr/<name>`, `ssim/<name>` (and `lmd/<name>` with a detector) of generated lip videos.
+
+    Args:
+      frames: float `[B, T, H, W, 3]` in [0, 1], compared with `batch["frames"]`.
+      batch: a lips batch (frames, landmarks).
+      mask: bool `[B, T]` frames to compare.
+      name: the suffix of the metric names.
+      landmark_fn: traceable mouth-landmark detector, or None for no LMD.
+    """
+    target = batch["frames"]
+    n = jnp.sum(mask)
+    out = {f"psnr/{name}": LossTerm(metrics.psnr(frames, target, mask), n),
+           f"ssim/{name}": LossTerm(metrics.ssim(frames, target, mask), n)}
+    if landmark_fn is not None:
+        out[f"lmd/{name}"] = LossTerm(*video_landmark_distance(
+            landmark_fn, frames, target, batch["landmarks"], mask))
+    return out
+
+
+def identity_baseline_terms(batch: Mapping[str, jax.Array], mask: jax.Array, *,
+                            landmark_fn: Callable[[jax.Array], jax.Array] | None
+                            ) -> dict[str, LossTerm]:
+    """The trivial baseline "repeat the identity frame": its `frame_quality_terms`."""
+    repeated = jnp.broadcast_to(batch["identity"][:, None], batch["frames"].shape)
+    return frame_quality_terms(repeated, batch, mask, name="identity_baseline",
+                               landmark_fn=landmark_fn)
