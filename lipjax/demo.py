@@ -3,9 +3,11 @@
     python -m lipjax.demo --out demo_out [--paralip_steps N] [--dck_steps N] [--skip_dck]
 
 1. Builds the small synthetic corpora (`synthetic_lips`, `synthetic_talking_faces`) if missing.
-2. Trains ParaLip (experiments/configs/paralip_synthetic.py) with a progress bar, evaluates it on
-   the test split against the "repeat the identity frame" baseline, and writes generated-vs-
-   ground-truth test videos (predicted durations) and a contact sheet.
+2. Trains the small mouth-landmark regressor that LMD needs (`lipjax.landmarks`) on the corpus's
+   exact landmarks, then ParaLip (experiments/configs/paralip_synthetic.py) with a progress bar;
+   evaluates it on the test split (PSNR, SSIM, LMD) against the "repeat the identity frame"
+   baseline, and writes generated-vs-ground-truth test videos (predicted durations) and a
+   contact sheet.
 3. Trains the DCK talking-face model (experiments/configs/dck_synthetic.py) and lip-syncs a
    synthetic talking-face test video to the audio of its pair partner with `lipjax.talk`,
    writing input | output side by side with the driving audio.
@@ -23,6 +25,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "experiments", "configs")
+LANDMARK_STEPS = 600  # the LMD regressor (lipjax.landmarks); BUILD_NOTES has its error
 
 
 def _side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4) -> np.ndarray:
@@ -38,12 +41,13 @@ def _side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4) -> np.ndarr
 
 
 def _train(config_name: str, run_name: str, out: str, data_dir: str, steps: int | None,
-           progress: bool):
+           progress: bool, extra_overrides: list[str] | tuple[str, ...] = ()):
     """Trains experiments/configs/<config_name>.py into out/<run_name>; returns its results."""
     from lipjax.train.commands import load_config_file
     from lipjax.train.loop import train_and_evaluate
 
-    overrides = [f"data.data_dir={data_dir}"] + ([f"train.num_steps={steps}"] if steps else [])
+    overrides = ([f"data.data_dir={data_dir}"] + ([f"train.num_steps={steps}"] if steps else [])
+                 + list(extra_overrides))
     config = load_config_file(os.path.join(CONFIGS, f"{config_name}.py"), overrides)
     workdir = os.path.join(out, run_name)
     t0 = time.perf_counter()
@@ -51,15 +55,27 @@ def _train(config_name: str, run_name: str, out: str, data_dir: str, steps: int 
     return config, workdir, result, time.perf_counter() - t0
 
 
-def run_paralip(out: str, data_dir: str, steps: int | None, progress: bool) -> dict:
+def run_landmarks(out: str, data_dir: str, steps: int, progress: bool) -> tuple[str, dict]:
+    """Trains the mouth-landmark regressor that ParaLip's LMD uses; returns (folder, report)."""
+    from lipjax.landmarks import train_synthetic_regressor
+
+    folder = os.path.join(out, "landmarks")
+    report = train_synthetic_regressor(folder, data_dir=data_dir, steps=steps, progress=progress)
+    return folder, {k: v for k, v in report.items()
+                    if "error" in k or k in ("steps", "train_seconds")}
+
+
+def run_paralip(out: str, data_dir: str, steps: int | None, progress: bool,
+                landmark_regressor: str | None = None) -> dict:
     from lipjax.data.contact_sheet import contact_sheet, save_png
     from lipjax.inference import LipGenerator
     from lipjax.text import GRID_CHARS
     from lipjax.train.loop import load_source
     from lipjax.video import write_video
 
+    extra = [f"evaluation.landmark_regressor={landmark_regressor}"] if landmark_regressor else []
     config, workdir, result, train_seconds = _train("paralip_synthetic", "paralip_run", out,
-                                                    data_dir, steps, progress)
+                                                    data_dir, steps, progress, extra)
 
     generator = LipGenerator.from_checkpoint(workdir)
     test = load_source(config.data, config.data.eval_split)
@@ -88,7 +104,9 @@ def run_paralip(out: str, data_dir: str, steps: int | None, progress: bool) -> d
         "test": ev,
         "beats_identity_baseline": {
             "psnr_db": ev["psnr/pred_dur"] - ev["psnr/identity_baseline"],
-            "ssim": ev["ssim/pred_dur"] - ev["ssim/identity_baseline"]},
+            "ssim": ev["ssim/pred_dur"] - ev["ssim/identity_baseline"],
+            **({"lmd_px": ev["lmd/identity_baseline"] - ev["lmd/pred_dur"]}
+               if "lmd/pred_dur" in ev else {})},
         "videos": videos, "vocabulary": GRID_CHARS.name,
     }
 
@@ -140,12 +158,19 @@ def main(argv=None) -> int:
     parser.add_argument("--data_dir", default="data_cache", help="where corpora are built")
     parser.add_argument("--paralip_steps", type=int, default=None, help="default: the config's")
     parser.add_argument("--dck_steps", type=int, default=None, help="default: the config's")
+    parser.add_argument("--landmark_steps", type=int, default=LANDMARK_STEPS,
+                        help="steps of the LMD landmark regressor; 0 = no LMD")
     parser.add_argument("--skip_dck", action="store_true")
     parser.add_argument("--no_progress", action="store_true")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     progress = not args.no_progress
-    metrics = {"paralip": run_paralip(args.out, args.data_dir, args.paralip_steps, progress)}
+    metrics, regressor = {}, None
+    if args.landmark_steps:
+        regressor, metrics["landmark_regressor"] = run_landmarks(
+            args.out, args.data_dir, args.landmark_steps, progress)
+    metrics["paralip"] = run_paralip(args.out, args.data_dir, args.paralip_steps, progress,
+                                     regressor)
     _dump(args.out, metrics)
     if not args.skip_dck:
         metrics["dck"] = run_dck(args.out, args.data_dir, args.dck_steps, progress)
@@ -155,6 +180,10 @@ def main(argv=None) -> int:
           f"PSNR {p['test']['psnr/pred_dur']:.2f} dB, SSIM {p['test']['ssim/pred_dur']:.3f}; "
           f"identity-frame baseline PSNR {p['test']['psnr/identity_baseline']:.2f} dB, "
           f"SSIM {p['test']['ssim/identity_baseline']:.3f}")
+    if "lmd/pred_dur" in p["test"]:
+        print(f"  LMD {p['test']['lmd/pred_dur']:.2f} px vs baseline "
+              f"{p['test']['lmd/identity_baseline']:.2f} px (regressor test error "
+              f"{metrics['landmark_regressor'].get('test_error_px', float('nan')):.2f} px)")
     if "dck" in metrics:
         d = metrics["dck"]["test"]
         print("DCK on synthetic_talking_faces test pairs: " +

@@ -62,6 +62,7 @@ __all__ = [
     "load_regressor",
     "landmark_distance_of_videos",
     "regressor_landmark_fn",
+    "train_synthetic_regressor",
     "video_landmark_distance",
 ]
 
@@ -632,6 +633,34 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _json_bytes(payload: Mapping[str, Any]) -> bytes:
     return (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def train_synthetic_regressor(
+    folder: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike,
+    steps: int,
+    dataset_config: str = "small",
+    config: LandmarkRegressorConfig = LandmarkRegressorConfig(),
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Builds `synthetic_lips` if needed, trains a regressor on its train split, saves it to
+    `folder` (`save_regressor`) and returns the report (test errors, `train_seconds`)."""
+    import time
+
+    from lipjax.data.builders import build_dataset, load_split
+
+    name = "synthetic_lips"
+    build_dataset(name, data_dir=data_dir, config=dataset_config, progress=progress)
+    train, test = (load_split(name, split, data_dir=data_dir, config=dataset_config)
+                   for split in ("train", "test"))
+    start = time.perf_counter()
+    params, report = train_landmark_regressor(train, test, steps=steps, config=config,
+                                              progress=progress)
+    report["train_seconds"] = round(time.perf_counter() - start, 1)
+    report["dataset"] = f"{name}/{dataset_config}"
+    save_regressor(folder, params, config, report=report)
+    return report
 
 
 def save_regressor(

@@ -88,6 +88,20 @@ def test_teacher_forced_shapes_and_causality(setup):
     assert np.abs(np.asarray(again.frames[0, k + 1] - out.frames[0, k + 1])).max() > 0
 
 
+def test_rendering_selected_frames_equals_those_of_the_full_pass(setup):
+    variables, frames, frame_mask, forward, _ = setup
+    model = DualLip(TINY)
+    tokens = jnp.asarray([[3, 4, 5, 6], [7, 2, 0, 0]], jnp.int32)
+    identity = jnp.asarray(np.random.default_rng(0).uniform(size=(2, 16, 32, 3)), jnp.float32)
+    full = model.apply(variables, tokens, identity, frames, frame_mask, train=False)
+    indices = jnp.asarray([[2, 0], [1, 4]], jnp.int32)
+    some = model.apply(variables, tokens, identity, frames, frame_mask, train=False,
+                       frame_indices=indices)
+    np.testing.assert_allclose(some.stop_logits, full.stop_logits, atol=1e-6)
+    want = np.take_along_axis(np.asarray(full.frames), np.asarray(indices)[..., None, None, None], 1)
+    np.testing.assert_allclose(some.frames, want, atol=1e-5)
+
+
 def test_free_running_fed_back_reproduces_teacher_forcing(setup):
     variables, _, _, forward, decode = setup
     free = decode[False](variables)

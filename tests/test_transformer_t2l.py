@@ -122,6 +122,18 @@ def test_teacher_forced_shapes_masking_and_causality(setup, forward):
     assert np.abs(np.asarray(again.frames[0, k + 1] - out.frames[0, k + 1])).max() > 1e-4
 
 
+def test_rendering_selected_frames_equals_those_of_the_full_pass(setup, forward):
+    model, variables, tokens, identity, frames, frame_mask = setup
+    full = forward(variables, frames, frame_mask)
+    indices = jnp.asarray([[5, 0, 2], [1, 5, 3]], jnp.int32)  # [1, 5] is a padding frame
+    some = model.apply(variables, tokens, identity, frames, frame_mask, train=False,
+                       frame_indices=indices)
+    chex.assert_shape(some.frames, (2, 3, 16, 32, 3))
+    np.testing.assert_allclose(some.stop_logits, full.stop_logits, atol=1e-6)
+    want = np.take_along_axis(np.asarray(full.frames), np.asarray(indices)[..., None, None, None], 1)
+    np.testing.assert_allclose(some.frames, want, atol=1e-5)
+
+
 def test_cached_decoding_equals_full_causal_recomputation(setup, forward, decode):
     model, variables, tokens, identity, *_ = setup
     free = decode[False](variables)

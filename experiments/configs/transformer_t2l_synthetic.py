@@ -1,7 +1,7 @@
 """TransformerT2L on the synthetic lips corpus, small enough to train on a 2-core CPU in minutes.
 
 Same architecture as transformer_t2l_grid.py, narrower (hidden 128, 2 encoder and 2 decoder
-layers), with the data settings of paralip_synthetic.py.
+layers), with the data, training and image-network settings of paralip_synthetic.py.
 """
 
 import os
@@ -24,4 +24,9 @@ def get_config():
     c.model.decoder_layers = 2
     c.model.decoder_ffn_hidden = 512
     c.model.dropout = 0.1
+    # The image path of paralip_synthetic.py (same encoder/decoder sizes, so that Table 1
+    # compares the sequence models, not the image networks).
+    for field in ("conv_kernel", "identity_channels", "video_decoder_channels",
+                  "decoder_seed_channels"):
+        c.model[field] = synthetic.model[field]
     return c

@@ -219,11 +219,12 @@ class DualLip(nn.Module):
         self.video_decoder = VideoDecoder(cfg)
 
     def __call__(self, tokens: ArrayLike, identity: ArrayLike, frames: ArrayLike,
-                 frame_mask: ArrayLike, *, train: bool) -> AutoregressiveOutput:
+                 frame_mask: ArrayLike, *, train: bool,
+                 frame_indices: ArrayLike | None = None) -> AutoregressiveOutput:
         """Teacher-forced generation (frame t from the ground-truth frames < t).
 
         Args: as `TransformerT2L.__call__`: tokens int32 `[B, S]`, identity `[B, H, W, C]`,
-          frames `[B, T, H, W, C]` in [0, 1], frame_mask bool `[B, T]`, train.
+          frames `[B, T, H, W, C]` in [0, 1], frame_mask bool `[B, T]`, train, frame_indices.
 
         Returns:
           `AutoregressiveOutput` with the given frame mask.
@@ -241,7 +242,8 @@ class DualLip(nn.Module):
         _, (features, stop_logits, _) = _scanned_cell(
             self.cell, carry, prenet_out, memory, self.cell.process_memory(memory), token_mask)
         out = render_frames(self.video_decoder, identity_embedding, features, skips, frame_mask,
-                            train=train, mask_batch_norm=cfg.mask_padding_in_batch_norm)
+                            train=train, mask_batch_norm=cfg.mask_padding_in_batch_norm,
+                            frame_indices=frame_indices)
         return AutoregressiveOutput(out, stop_logits, frame_mask)
 
     def start_decoding(self, tokens: ArrayLike, identity: ArrayLike, *, max_frames: int) -> PyTree:

@@ -150,6 +150,7 @@ def render_frames(
     *,
     train: bool,
     mask_batch_norm: bool,
+    frame_indices: jax.Array | None = None,
 ) -> jax.Array:
     """Renders per-frame features with ParaLip's `VideoDecoder`, every frame of a video sharing
     its identity embedding and skips; invalid frames are zeroed.
@@ -162,10 +163,16 @@ def render_frames(
       frame_mask: bool `[B, T]`.
       train: BatchNorm batch statistics when True.
       mask_batch_norm: only valid frames count in training batch statistics.
+      frame_indices: int `[B, F]`: render only these frames (the F of the result), as ParaLip's
+        `frames_per_example` training does; None renders all T.
 
     Returns:
-      `[B, T, H, W, C]` in (-1, 1), exactly 0 on invalid frames.
+      `[B, T, H, W, C]` (or `[B, F, ...]`) in (-1, 1), exactly 0 on invalid frames.
     """
+    if frame_indices is not None:  # render only these frames (training subsample)
+        frame_indices = jnp.asarray(frame_indices, jnp.int32)
+        features = jnp.take_along_axis(features, frame_indices[..., None], axis=1)
+        frame_mask = jnp.take_along_axis(frame_mask, frame_indices, axis=1)
     batch, length = features.shape[:2]
     ident = jnp.broadcast_to(identity_embedding[:, None], (batch, length, identity_embedding.shape[-1]))
     z = jnp.concatenate([ident, features], axis=-1).reshape(batch * length, -1)
@@ -346,7 +353,8 @@ class TransformerT2L(nn.Module):
         return self.pos_embed_alpha * sinusoidal_positions(positions, dim=self.config.hidden)
 
     def __call__(self, tokens: ArrayLike, identity: ArrayLike, frames: ArrayLike,
-                 frame_mask: ArrayLike, *, train: bool) -> AutoregressiveOutput:
+                 frame_mask: ArrayLike, *, train: bool,
+                 frame_indices: ArrayLike | None = None) -> AutoregressiveOutput:
         """Teacher-forced generation of every frame in parallel.
 
         Args:
@@ -355,6 +363,8 @@ class TransformerT2L(nn.Module):
           frames: `[B, T, H, W, C]` target frames in [0, 1]; frame t is predicted from frames < t.
           frame_mask: bool `[B, T]`, True on valid frames (a prefix of each row).
           train: dropout on, BatchNorm batch statistics.
+          frame_indices: int `[B, F]`: decode only these frames to images (`frames` is then
+            `[B, F, ...]`; stop logits still cover all T); None = all.
 
         Returns:
           `AutoregressiveOutput` with the given frame mask.
@@ -374,7 +384,8 @@ class TransformerT2L(nn.Module):
         features = zero_padded_rows(self.layer_norm(x), frame_mask)
         stop_logits = self.stop_head(features)[..., 0]
         out = render_frames(self.video_decoder, identity_embedding, features, skips, frame_mask,
-                            train=train, mask_batch_norm=cfg.mask_padding_in_batch_norm)
+                            train=train, mask_batch_norm=cfg.mask_padding_in_batch_norm,
+                            frame_indices=frame_indices)
         return AutoregressiveOutput(out, stop_logits, frame_mask)
 
     def start_decoding(self, tokens: ArrayLike, identity: ArrayLike, *, max_frames: int) -> PyTree:

@@ -36,10 +36,12 @@ from lipjax.models.transformer_t2l import (
 )
 from lipjax.train.paralip import (
     ParaLipSystem,
+    TrainOutput,
     discriminator_config,
     frame_quality_terms,
     identity_baseline_terms,
     load_landmark_fn,
+    sample_valid_frames,
 )
 from lipjax.train.systems import dataclass_from_config
 from lipjax.train.steps import DiscriminatorInputs, LossTerm
@@ -80,12 +82,14 @@ class AutoregressiveSystem:
       discriminator: ParaLip's frame discriminator when `loss.adv > 0`, else None.
       loss_weights: term name (`LOSS_TERMS`) -> weight.
       stop_pos_weight: weight of the positive stop-token terms.
+      frames_per_example: render (and compare) only F random valid frames per video in training.
     """
 
     generator: nn.Module
     discriminator: nn.Module | None
     loss_weights: Mapping[str, float]
     stop_pos_weight: float = 1.0
+    frames_per_example: int | None = None  # render F random valid frames per video in training
     landmark_fn: Callable[[jax.Array], jax.Array] | None = None  # LMD detector, as in ParaLip
 
     model_cls: ClassVar[type]
@@ -104,6 +108,7 @@ class AutoregressiveSystem:
         model = cls.model_cls(dataclass_from_config(cls.config_cls, config.model))
         return cls(generator=model, discriminator=disc, loss_weights=weights,
                    stop_pos_weight=float(config.loss.get("stop_pos_weight", 1.0)),
+                   frames_per_example=config.train.get("frames_per_example"),
                    landmark_fn=load_landmark_fn(config, model.config))
 
     # ParaLip's zero batch has every field these models read.
@@ -122,14 +127,28 @@ class AutoregressiveSystem:
 
     # --------------------------------------------------------------------------- GanSystem
     def generate(self, variables: PyTree, batch: Mapping[str, jax.Array], *, train: bool,
-                 rngs: Mapping[str, jax.Array]) -> tuple[AutoregressiveOutput, PyTree]:
-        """Teacher-forced outputs (and new BatchNorm statistics when training)."""
-        args = (batch["tokens"], batch["identity"], batch["frames"], self._frame_mask(batch))
-        if train and "batch_stats" in variables:
+                 rngs: Mapping[str, jax.Array]):
+        """Teacher-forced outputs: (TrainOutput, new BatchNorm statistics) in training, where
+        `frames_per_example` random valid frames per video are rendered (the transformer / RNN
+        still runs over every frame); (AutoregressiveOutput, {}) otherwise."""
+        valid = self._frame_mask(batch)
+        args = (batch["tokens"], batch["identity"], batch["frames"], valid)
+        if not train:
+            return self.generator.apply(variables, *args, train=False, rngs=rngs), {}
+        targets, kwargs = batch["frames"], {}
+        if self.frames_per_example:
+            indices = sample_valid_frames(rngs["sample"], valid, self.frames_per_example)
+            kwargs["frame_indices"] = indices
+            valid = jnp.take_along_axis(valid, indices, axis=1)
+            targets = jnp.take_along_axis(targets, indices[:, :, None, None, None], axis=1)
+        if "batch_stats" in variables:
             out, updates = self.generator.apply(variables, *args, train=True, rngs=rngs,
-                                                mutable=["batch_stats"])
-            return out, updates["batch_stats"]
-        return self.generator.apply(variables, *args, train=train, rngs=rngs), {}
+                                                mutable=["batch_stats"], **kwargs)
+            stats = updates["batch_stats"]
+        else:
+            out, stats = self.generator.apply(variables, *args, train=True, rngs=rngs,
+                                              **kwargs), {}
+        return TrainOutput(out, targets, valid), stats
 
     def decode(self, variables: PyTree, batch: Mapping[str, jax.Array]) -> AutoregressiveOutput:
         """Free-running generation up to the batch's `max_frames` (stops at the stop token)."""
@@ -140,28 +159,27 @@ class AutoregressiveSystem:
     def _frame_mask(batch: Mapping[str, jax.Array]) -> jax.Array:
         return batch["frame_mask"] & batch["example_mask"][:, None]
 
-    def reconstruction_terms(self, outputs: AutoregressiveOutput,
+    def reconstruction_terms(self, outputs: TrainOutput,
                              batch: Mapping[str, jax.Array]) -> dict[str, LossTerm]:
         w = self.loss_weights
-        frame_mask = self._frame_mask(batch)
-        n_frames = jnp.sum(frame_mask)
+        frames, targets, rendered = outputs.model.frames, outputs.targets, outputs.frame_mask
+        n_rendered = jnp.sum(rendered)
         terms = {}
         if w["l1"] > 0:
-            terms["l1"] = LossTerm(losses.l1_loss(outputs.frames, batch["frames"], frame_mask),
-                                   n_frames)
+            terms["l1"] = LossTerm(losses.l1_loss(frames, targets, rendered), n_rendered)
         if w["ssim"] > 0:
-            terms["ssim"] = LossTerm(
-                losses.ssim_loss(outputs.frames, batch["frames"], frame_mask), n_frames)
-        if w["stop"] > 0:
+            terms["ssim"] = LossTerm(losses.ssim_loss(frames, targets, rendered), n_rendered)
+        if w["stop"] > 0:  # over every frame, rendered or not
+            frame_mask = self._frame_mask(batch)
             terms["stop"] = LossTerm(
-                stop_token_loss(outputs.stop_logits, frame_mask, pos_weight=self.stop_pos_weight),
-                n_frames)
+                stop_token_loss(outputs.model.stop_logits, frame_mask,
+                                pos_weight=self.stop_pos_weight), jnp.sum(frame_mask))
         return terms
 
-    def discriminator_inputs(self, outputs: AutoregressiveOutput,
+    def discriminator_inputs(self, outputs: TrainOutput,
                              batch: Mapping[str, jax.Array]) -> DiscriminatorInputs:
-        return DiscriminatorInputs(real=batch["frames"], fake=outputs.frames,
-                                   mask=self._frame_mask(batch))
+        return DiscriminatorInputs(real=outputs.targets, fake=outputs.model.frames,
+                                   mask=outputs.frame_mask)
 
     def evaluate(self, variables: PyTree, batch: Mapping[str, jax.Array]) -> dict[str, LossTerm]:
         target = batch["frames"]
