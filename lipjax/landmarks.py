@@ -123,15 +123,25 @@ def _pixel_predictor(config: LandmarkRegressorConfig) -> Callable[[Any, jax.Arra
     return predict
 
 
-def regressor_landmark_fn(path: str | os.PathLike) -> Callable[[jax.Array], jax.Array]:
+def regressor_landmark_fn(
+    path: str | os.PathLike, *, frame_shape: Sequence[int] | None = None
+) -> Callable[[jax.Array], jax.Array]:
     """A traceable detector `frames [N, H, W, 3] in [0, 1] -> pixel landmarks [N, 20, 2]`.
 
     The saved regressor's parameters are bound into the function (they become constants of the
     program that calls it), so an evaluation step can compute LMD on the device, next to PSNR
     and SSIM, without a host round trip. The frame size is `frame_shape` of the returned
     function.
+
+    Raises:
+      CheckpointError: `path` is not a saved regressor. ConfigError: it was trained for other
+        frames than `frame_shape` `(H, W, C)` (when given).
     """
     variables, config = load_regressor(path)
+    if frame_shape is not None and tuple(frame_shape) != tuple(config.frame_shape):
+        raise ConfigError(
+            f"the landmark regressor in {str(path)!r} takes {config.frame_shape} frames, not "
+            f"{tuple(frame_shape)}; train one for this frame size")
     model = LandmarkRegressor(config)
 
     def detect(frames: jax.Array) -> jax.Array:

@@ -273,3 +273,31 @@ def test_train_and_evaluate_on_tiny_synthetic_corpus(tmp_path):
     init_rng, _ = jax.random.split(make_rng(config))
     initial, _ = init_state(system, config, system.example_batch((1, 2)), init_rng)
     assert _max_change(initial.generator.params, trained.generator.params) > 0
+    # LMD of the model through a (random) face-crop landmark regressor named in the config.
+    from lipjax.landmarks import save_regressor
+    from lipjax.models.landmarks import LandmarkRegressor, LandmarkRegressorConfig
+    from lipjax.train.evaluation import evaluate_workdir
+
+    size = system.generator.config.image_size
+    reg = LandmarkRegressorConfig(frame_height=size, frame_width=size, channels=(8, 8, 8, 8),
+                                  hidden=16)
+    save_regressor(tmp_path / "reg", LandmarkRegressor(reg).init(
+        jax.random.key(0), np.zeros((1, size, size, 3), np.float32)), reg)
+    again = evaluate_workdir(str(tmp_path / "work"), progress=False,
+                             overrides=[f"evaluation.landmark_regressor={tmp_path / 'reg'}"])
+    assert np.isfinite(again["lmd/model"]) and np.isfinite(again["lmd/input_baseline_detected"])
+    np.testing.assert_allclose(again["psnr/model"], ev["psnr/model"], rtol=1e-5)
+
+
+def test_face_crop_landmark_records_match_pair_example_crops():
+    record = _fake_pair(num_frames=4)
+    crops = dck.face_crop_landmark_records([record], image_size=SIZE)
+    assert len(crops) == 2  # clips a and b
+    example = _example(record, 4, training=False)  # every frame, in order
+    for tag, clip in zip("ab", crops):
+        assert clip["frames"].dtype == np.uint8 and clip["frames"].shape == (4, SIZE, SIZE, 3)
+        rows = slice(0, 4) if tag == "a" else slice(4, 8)
+        # Direction a->b has source a; direction b->a has source b (DIRECTIONS order).
+        np.testing.assert_allclose(clip["frames"] / 255.0, example["source"][rows], atol=1e-6)
+        np.testing.assert_allclose(clip["landmarks"], example["source_landmarks"][rows],
+                                   atol=1e-5)

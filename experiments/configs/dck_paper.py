@@ -82,5 +82,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.checkpoint_every = 5_000
     c.train.checkpoints_to_keep = 3
     c.train.max_eval_batches = None
+
+    # The model's LMD needs a mouth-landmark detector for generated face crops: a folder from
+    # `experiments/train_landmarks.py --corpus=synthetic_talking_faces --crop_size=<image_size>`.
+    c.evaluation = ml_collections.ConfigDict()
+    c.evaluation.landmark_regressor = None
     c.train.tensorboard = True
     return c

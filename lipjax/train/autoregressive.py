@@ -40,10 +40,10 @@ from lipjax.train.paralip import (
     discriminator_config,
     frame_quality_terms,
     identity_baseline_terms,
-    load_landmark_fn,
+    image_shape,
     sample_valid_frames,
 )
-from lipjax.train.systems import dataclass_from_config
+from lipjax.train.systems import dataclass_from_config, evaluation_landmark_fn
 from lipjax.train.steps import DiscriminatorInputs, LossTerm
 
 __all__ = ["AutoregressiveSystem", "TransformerT2LSystem", "DualLipSystem", "stop_token_loss",
@@ -109,7 +109,7 @@ class AutoregressiveSystem:
         return cls(generator=model, discriminator=disc, loss_weights=weights,
                    stop_pos_weight=float(config.loss.get("stop_pos_weight", 1.0)),
                    frames_per_example=config.train.get("frames_per_example"),
-                   landmark_fn=load_landmark_fn(config, model.config))
+                   landmark_fn=evaluation_landmark_fn(config, image_shape(model.config)))
 
     # ParaLip's zero batch has every field these models read.
     example_batch = ParaLipSystem.example_batch

@@ -11,8 +11,10 @@ the same static shapes. The loss is the paper's `L_total = L_adv + 10 L1` (weigh
 Evaluation reports PSNR and SSIM of the generated target face crops, the same for the trivial
 baseline that returns the input (source) crop unchanged, PSNR over the mouth region only (where
 source and target differ; full-crop numbers are dominated by the unchanged rest of the face),
-and the exact landmark distance of that baseline. The model's own LMD would need a mouth
-landmark detector run on the generated crops; none is used here, so it is not reported.
+and the exact landmark distance of that baseline. The model's LMD needs a mouth-landmark detector
+for the generated crops: with `config.evaluation.landmark_regressor` (a regressor trained on the
+corpus's face crops, `face_crop_landmark_records`) evaluation adds `lmd/model` and, through the
+same detector, `lmd/input_baseline_detected`.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ from lipjax.audio import MelConfig, mel_spectrogram, mel_windows
 from lipjax.data.pipeline import BadRecordError
 from lipjax.errors import ConfigError, LipjaxError
 from lipjax.face import box_to_pixels, crop_and_resize
+from lipjax.landmarks import video_landmark_distance
 from lipjax.models.dck import DCKConfig, DCKGenerator
 from lipjax.models.discriminators import DCKDiscriminator, DCKDiscriminatorConfig
-from lipjax.train.systems import dataclass_from_config
+from lipjax.train.systems import dataclass_from_config, evaluation_landmark_fn
 from lipjax.train.steps import DiscriminatorInputs, LossTerm
 
 __all__ = [
@@ -52,6 +55,7 @@ __all__ = [
     "model_config",
     "discriminator_config",
     "mel_config",
+    "face_crop_landmark_records",
     "DCKSystem",
 ]
 
@@ -290,6 +294,26 @@ def _unit(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32)
 
 
+def face_crop_landmark_records(source, *, image_size: int) -> list[dict[str, np.ndarray]]:
+    """Every clip of a talking-face split as the model sees it: `{"frames": uint8 [T, S, S, 3]
+    face crops, "landmarks": float32 [T, 20, 2] mouth landmarks in crop pixels}`, two per pair.
+
+    The training data of a mouth-landmark regressor for LMD on generated crops
+    (`lipjax.landmarks.train_landmark_regressor`).
+    """
+    size = int(image_size)
+    records = []
+    for record in source:
+        boxes = _array(record, "face_boxes")
+        for tag in ("a", "b"):
+            frames, marks = _array(record, f"frames_{tag}"), _array(record, f"landmarks_{tag}")
+            crops = np.stack([crop_and_resize(frame, box, (size, size))
+                              for frame, box in zip(frames, boxes)])
+            records.append({"frames": crops, "landmarks": np.stack(
+                [crop_landmarks(m, box, size) for m, box in zip(marks, boxes)])})
+    return records
+
+
 # ----------------------------------------------------------------------------------------------
 # Metrics.
 
@@ -347,6 +371,9 @@ class DCKSystem:
     discriminator: nn.Module | None
     loss_weights: Mapping[str, float]
     example_fn: Callable[..., dict[str, np.ndarray]]
+    # Traceable mouth-landmark detector for face crops (config.evaluation.landmark_regressor);
+    # None: the model's LMD is not reported.
+    landmark_fn: Callable[[jax.Array], jax.Array] | None = None
     length_fn = staticmethod(pair_lengths)
 
     @classmethod
@@ -362,7 +389,9 @@ class DCKSystem:
             mouth_margin=float(config.data.get("mouth_margin", 0.25)),
             mel_cache=MelCache(int(config.data.get("mel_cache_size", 256))))
         return cls(generator=DCKGenerator(model), discriminator=disc, loss_weights=weights,
-                   example_fn=example_fn)
+                   example_fn=example_fn,
+                   landmark_fn=evaluation_landmark_fn(
+                       config, (model.image_size, model.image_size, 3)))
 
     def example_batch(self, bucket: tuple[int, int], batch_size: int = 1) -> dict:
         """A batch of zeros with the shapes of a pipeline batch for bucket `(1, F)`."""
@@ -435,5 +464,12 @@ class DCKSystem:
         # Exact for the baseline: its mouth is the source clip's, whose landmarks are known.
         result["lmd/input_baseline"] = LossTerm(metrics.landmark_distance(
             batch["source_landmarks"], batch["target_landmarks"], mask), n)
+        if self.landmark_fn is not None:
+            # Detected landmarks of the output against the target's exact ones; the baseline
+            # through the same detector shows what the detector's own error contributes.
+            for name, prediction in (("model", out.frame), ("input_baseline_detected",
+                                                            batch["source"])):
+                result[f"lmd/{name}"] = LossTerm(*video_landmark_distance(
+                    self.landmark_fn, prediction, target, batch["target_landmarks"], mask))
         result["alpha_mean/model"] = LossTerm(metrics.masked_mean(out.alpha, mask), n)
         return result

@@ -24,14 +24,13 @@ import numpy as np
 
 from lipjax import losses, metrics
 from lipjax.data.pipeline import lips_example, lips_lengths
-from lipjax.errors import ConfigError
-from lipjax.landmarks import regressor_landmark_fn, video_landmark_distance
+from lipjax.landmarks import video_landmark_distance
 from lipjax.models.paralip import ParaLip, ParaLipConfig, ParaLipOutput, to_unit_range
 from lipjax.train.steps import DiscriminatorInputs, LossTerm
-from lipjax.train.systems import dataclass_from_config
+from lipjax.train.systems import dataclass_from_config, evaluation_landmark_fn
 
 __all__ = ["ParaLipSystem", "model_config", "discriminator_config", "frame_quality_terms",
-           "identity_baseline_terms", "load_landmark_fn"]
+           "identity_baseline_terms", "image_shape"]
 
 
 def model_config(config: ml_collections.ConfigDict) -> ParaLipConfig:
@@ -61,20 +60,9 @@ def sample_valid_frames(rng: jax.Array, valid: jax.Array, count: int) -> jax.Arr
     return jnp.argsort(keys, axis=1)[:, :count].astype(jnp.int32)
 
 
-def load_landmark_fn(config: ml_collections.ConfigDict, model: Any):
-    """The LMD detector named by `config.evaluation.landmark_regressor` (a folder written by
-    experiments/train_landmarks.py), or None when the config names none. `model` is the model's
-    config (anything with image_height / image_width / image_channels)."""
-    path = config.get("evaluation", {}).get("landmark_regressor")
-    if not path:
-        return None
-    detect = regressor_landmark_fn(path)
-    frame_shape = (model.image_height, model.image_width, model.image_channels)
-    if tuple(detect.frame_shape) != frame_shape:
-        raise ConfigError(
-            f"the landmark regressor in {path!r} takes {detect.frame_shape} frames but the model "
-            f"makes {frame_shape}; train a regressor for this frame size")
-    return detect
+def image_shape(model: Any) -> tuple[int, int, int]:
+    """`(H, W, C)` of the frames a lip model (ParaLip or an AR baseline config) makes."""
+    return (model.image_height, model.image_width, model.image_channels)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -108,7 +96,7 @@ class ParaLipSystem:
                    duration_loss_kind=config.loss.get("duration_kind", "log_mse"),
                    frames_per_example=config.train.get("frames_per_example"),
                    adversarial_start_step=int(config.loss.get("adv_start_step", 0)),
-                   landmark_fn=load_landmark_fn(config, generator.config))
+                   landmark_fn=evaluation_landmark_fn(config, image_shape(generator.config)))
 
     def example_batch(self, bucket: tuple[int, int], batch_size: int = 1) -> dict:
         """A batch of zeros with the shapes of a pipeline batch (for initialisation)."""

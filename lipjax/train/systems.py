@@ -15,7 +15,7 @@ import ml_collections
 
 from lipjax.errors import ConfigError
 
-__all__ = ["SYSTEMS", "make_system", "dataclass_from_config"]
+__all__ = ["SYSTEMS", "make_system", "dataclass_from_config", "evaluation_landmark_fn"]
 
 SYSTEMS: dict[str, str] = {
     "paralip": "lipjax.train.paralip:ParaLipSystem",
@@ -48,3 +48,14 @@ def dataclass_from_config(cls, fields: Mapping[str, Any]):
                           f"known: {sorted(names)}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
     return cls(**values)
+
+
+def evaluation_landmark_fn(config: ml_collections.ConfigDict, frame_shape: tuple[int, ...]):
+    """The LMD detector named by `config.evaluation.landmark_regressor` (a folder written by
+    `lipjax.landmarks.save_regressor`) for frames of `frame_shape`, or None if none is named."""
+    path = config.get("evaluation", {}).get("landmark_regressor")
+    if not path:
+        return None
+    from lipjax.landmarks import regressor_landmark_fn
+
+    return regressor_landmark_fn(path, frame_shape=frame_shape)
