@@ -7,7 +7,10 @@ generator's inference time per frame (jit, `block_until_ready`, median after war
 
     lipjax train --config experiments/configs/dck_synthetic.py --workdir workdirs/dck_synthetic
     (same for dck_synthetic_no_dck.py and dck_synthetic_no_blend.py)
+    python experiments/train_landmarks.py --corpus=synthetic_talking_faces --crop_size=64 \
+        --data_dir=data_cache --out=runs/face_landmarks --steps=600
     python benchmarks/dck_synthetic_quality.py --out benchmarks/results \
+        --landmark_regressor runs/face_landmarks \
         full=workdirs/dck_synthetic no_dck=workdirs/dck_synthetic_no_dck \
         no_blend=workdirs/dck_synthetic_no_blend
 
@@ -63,6 +66,9 @@ def main() -> None:
                         help="frames per direction evaluated (>= the longest test clip = all)")
     parser.add_argument("--timing_frames", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--landmark_regressor", default=None,
+                        help="face-crop landmark regressor folder (experiments/train_landmarks.py "
+                             "--corpus=synthetic_talking_faces) for the models' LMD")
     args = parser.parse_args()
 
     results = {"machine": describe_machine(), "runs": {}, "notes": [
@@ -70,12 +76,14 @@ def main() -> None:
         "test pairs (unseen sentences), 64x64 face crops",
         "input_baseline = the source crop returned unchanged",
         "psnr_mouth = PSNR over a box around the source and target mouth landmarks",
-        "lmd/input_baseline is exact (known landmarks); the model's LMD needs a landmark "
-        "detector on generated crops and is not reported",
+        "lmd/input_baseline is exact (known landmarks); lmd/model and "
+        "lmd/input_baseline_detected use the face-crop landmark regressor (when given)",
     ]}
     for item in args.runs:
         name, workdir = item.split("=", 1)
-        config, system, state = restore_workdir(workdir)
+        overrides = ([f"evaluation.landmark_regressor={args.landmark_regressor}"]
+                      if args.landmark_regressor else [])
+        config, system, state = restore_workdir(workdir, overrides)
         frames_per_example = 2 * int(config.data.buckets[0][1])
         config.data.buckets = [(1, args.max_frames)]
         config.data.eval_batch_size = jax.local_device_count()

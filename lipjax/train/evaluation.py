@@ -23,7 +23,10 @@ def restore_workdir(workdir: str, overrides: Sequence[str] = ()):
     if not os.path.isfile(config_path):
         raise CheckpointError(f"{workdir} has no config.json; is it a lipjax training workdir?")
     with open(config_path, encoding="utf-8") as f:
-        config = apply_overrides(ml_collections.ConfigDict(json.load(f)), overrides)
+        config = ml_collections.ConfigDict(json.load(f))
+    if "evaluation" not in config:  # workdirs written before the section existed
+        config.evaluation = ml_collections.ConfigDict({"landmark_regressor": None})
+    config = apply_overrides(config, overrides)
     system = make_system(config)
     example = system.example_batch(tuple(config.data.buckets[0]))
     state, _ = init_state(system, config, example, make_rng(config))
