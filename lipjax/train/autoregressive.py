@@ -37,11 +37,11 @@ from lipjax.models.transformer_t2l import (
 from lipjax.train.paralip import (
     ParaLipSystem,
     TrainOutput,
+    apply_for_training,
     discriminator_config,
     frame_quality_terms,
     identity_baseline_terms,
     image_shape,
-    sample_valid_frames,
 )
 from lipjax.train.systems import dataclass_from_config, evaluation_landmark_fn
 from lipjax.train.steps import DiscriminatorInputs, LossTerm
@@ -135,20 +135,10 @@ class AutoregressiveSystem:
         args = (batch["tokens"], batch["identity"], batch["frames"], valid)
         if not train:
             return self.generator.apply(variables, *args, train=False, rngs=rngs), {}
-        targets, kwargs = batch["frames"], {}
-        if self.frames_per_example:
-            indices = sample_valid_frames(rngs["sample"], valid, self.frames_per_example)
-            kwargs["frame_indices"] = indices
-            valid = jnp.take_along_axis(valid, indices, axis=1)
-            targets = jnp.take_along_axis(targets, indices[:, :, None, None, None], axis=1)
-        if "batch_stats" in variables:
-            out, updates = self.generator.apply(variables, *args, train=True, rngs=rngs,
-                                                mutable=["batch_stats"], **kwargs)
-            stats = updates["batch_stats"]
-        else:
-            out, stats = self.generator.apply(variables, *args, train=True, rngs=rngs,
-                                              **kwargs), {}
-        return TrainOutput(out, targets, valid), stats
+        return apply_for_training(self.generator, variables, args,
+                                  {"train": True, "rngs": rngs}, valid=valid,
+                                  targets=batch["frames"],
+                                  frames_per_example=self.frames_per_example)
 
     def decode(self, variables: PyTree, batch: Mapping[str, jax.Array]) -> AutoregressiveOutput:
         """Free-running generation up to the batch's `max_frames` (stops at the stop token)."""

@@ -30,7 +30,7 @@ from lipjax.train.steps import DiscriminatorInputs, LossTerm
 from lipjax.train.systems import dataclass_from_config, evaluation_landmark_fn
 
 __all__ = ["ParaLipSystem", "model_config", "discriminator_config", "frame_quality_terms",
-           "identity_baseline_terms", "image_shape"]
+           "identity_baseline_terms", "image_shape", "apply_for_training"]
 
 
 def model_config(config: ml_collections.ConfigDict) -> ParaLipConfig:
@@ -63,6 +63,27 @@ def sample_valid_frames(rng: jax.Array, valid: jax.Array, count: int) -> jax.Arr
 def image_shape(model: Any) -> tuple[int, int, int]:
     """`(H, W, C)` of the frames a lip model (ParaLip or an AR baseline config) makes."""
     return (model.image_height, model.image_width, model.image_channels)
+
+
+def apply_for_training(generator: nn.Module, variables, args: tuple, kwargs: dict, *,
+                       valid: jax.Array, targets: jax.Array,
+                       frames_per_example: int | None) -> tuple[TrainOutput, Any]:
+    """`generator.apply(variables, *args, **kwargs)` in training: BatchNorm statistics mutable,
+    and with `frames_per_example` F only F random valid frames per video rendered (passed as
+    `frame_indices`; `kwargs["rngs"]["sample"]` draws them). Returns (TrainOutput with the
+    targets and mask of the rendered frames, new batch_stats or {})."""
+    kwargs = dict(kwargs)
+    if frames_per_example:
+        indices = sample_valid_frames(kwargs["rngs"]["sample"], valid, frames_per_example)
+        kwargs["frame_indices"] = indices
+        valid = jnp.take_along_axis(valid, indices, axis=1)
+        targets = jnp.take_along_axis(targets, indices[:, :, None, None, None], axis=1)
+    if "batch_stats" in variables:
+        out, updates = generator.apply(variables, *args, mutable=["batch_stats"], **kwargs)
+        stats = updates["batch_stats"]
+    else:
+        out, stats = generator.apply(variables, *args, **kwargs), {}
+    return TrainOutput(out, targets, valid), stats
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -133,21 +154,10 @@ class ParaLipSystem:
         if not train:
             return self.generator.apply(variables, batch["tokens"], batch["identity"],
                                         durations, **kwargs), {}
-        valid = self._frame_mask(batch)
-        targets = batch["frames"]
-        if self.frames_per_example:
-            indices = sample_valid_frames(rngs["sample"], valid, self.frames_per_example)
-            kwargs["frame_indices"] = indices
-            valid = jnp.take_along_axis(valid, indices, axis=1)
-            targets = jnp.take_along_axis(targets, indices[:, :, None, None, None], axis=1)
-        if "batch_stats" in variables:
-            out, updates = self.generator.apply(variables, batch["tokens"], batch["identity"],
-                                                durations, mutable=["batch_stats"], **kwargs)
-            stats = updates["batch_stats"]
-        else:
-            out, stats = self.generator.apply(variables, batch["tokens"], batch["identity"],
-                                              durations, **kwargs), {}
-        return TrainOutput(out, targets, valid), stats
+        return apply_for_training(self.generator, variables,
+                                  (batch["tokens"], batch["identity"], durations), kwargs,
+                                  valid=self._frame_mask(batch), targets=batch["frames"],
+                                  frames_per_example=self.frames_per_example)
 
     def _frame_mask(self, batch) -> jax.Array:
         return batch["frame_mask"] & batch["example_mask"][:, None]
