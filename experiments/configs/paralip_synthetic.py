@@ -47,3 +47,21 @@ def get_config():
     c.train.eval_every = 800
     c.train.checkpoint_every = 400
     return c
+
+
+# Model fields that a baseline on this corpus shares with ParaLip: the text encoder's sizes and
+# the image encoder/decoder, so that Table 1 compares the sequence models, not the image networks.
+SHARED_MODEL_FIELDS = ("vocab_size", "hidden", "identity_dim", "ffn_hidden", "encoder_layers",
+                       "dropout", "conv_kernel", "identity_channels", "video_decoder_channels",
+                       "decoder_seed_channels")
+
+
+def on_synthetic_corpus(c):
+    """Moves a paper-sized baseline config `c` onto this config's corpus, training settings and
+    shared model sizes (in place; returns `c`)."""
+    synthetic = get_config()
+    for section in ("prng_impl", "data", "train", "optim"):
+        c[section] = synthetic[section]
+    for field in SHARED_MODEL_FIELDS:
+        c.model[field] = synthetic.model[field]
+    return c

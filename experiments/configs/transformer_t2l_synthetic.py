@@ -11,22 +11,7 @@ import runpy
 def get_config():
     here = os.path.dirname(__file__)
     c = runpy.run_path(os.path.join(here, "transformer_t2l_grid.py"))["get_config"]()
-    synthetic = runpy.run_path(os.path.join(here, "paralip_synthetic.py"))["get_config"]()
-    c.prng_impl = synthetic.prng_impl
-    c.data = synthetic.data
-    c.train = synthetic.train
-    c.optim = synthetic.optim
-    c.model.vocab_size = synthetic.model.vocab_size
-    c.model.hidden = 128
-    c.model.identity_dim = 128
-    c.model.ffn_hidden = 256
-    c.model.encoder_layers = 2
+    c = runpy.run_path(os.path.join(here, "paralip_synthetic.py"))["on_synthetic_corpus"](c)
     c.model.decoder_layers = 2
     c.model.decoder_ffn_hidden = 512
-    c.model.dropout = 0.1
-    # The image path of paralip_synthetic.py (same encoder/decoder sizes, so that Table 1
-    # compares the sequence models, not the image networks).
-    for field in ("conv_kernel", "identity_channels", "video_decoder_channels",
-                  "decoder_seed_channels"):
-        c.model[field] = synthetic.model[field]
     return c
