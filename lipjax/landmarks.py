@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -656,8 +657,6 @@ def train_synthetic_regressor(
 ) -> dict[str, Any]:
     """Builds `synthetic_lips` if needed, trains a regressor on its train split, saves it to
     `folder` (`save_regressor`) and returns the report (test errors, `train_seconds`)."""
-    import time
-
     from lipjax.data.builders import build_dataset, load_split
 
     name = "synthetic_lips"

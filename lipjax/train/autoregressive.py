@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from lipjax import losses, metrics
+from lipjax import metrics
 from lipjax.data.pipeline import lips_example, lips_lengths
 from lipjax.models.duallip import DualLip, DualLipConfig
 from lipjax.models.paralip import to_unit_range
@@ -42,9 +42,10 @@ from lipjax.train.paralip import (
     frame_quality_terms,
     identity_baseline_terms,
     image_shape,
+    rendered_frame_terms,
 )
 from lipjax.train.systems import dataclass_from_config, evaluation_landmark_fn
-from lipjax.train.steps import DiscriminatorInputs, LossTerm
+from lipjax.train.steps import LossTerm
 
 __all__ = ["AutoregressiveSystem", "TransformerT2LSystem", "DualLipSystem", "stop_token_loss",
            "LOSS_TERMS"]
@@ -152,13 +153,7 @@ class AutoregressiveSystem:
     def reconstruction_terms(self, outputs: TrainOutput,
                              batch: Mapping[str, jax.Array]) -> dict[str, LossTerm]:
         w = self.loss_weights
-        frames, targets, rendered = outputs.model.frames, outputs.targets, outputs.frame_mask
-        n_rendered = jnp.sum(rendered)
-        terms = {}
-        if w["l1"] > 0:
-            terms["l1"] = LossTerm(losses.l1_loss(frames, targets, rendered), n_rendered)
-        if w["ssim"] > 0:
-            terms["ssim"] = LossTerm(losses.ssim_loss(frames, targets, rendered), n_rendered)
+        terms = rendered_frame_terms(outputs, w)
         if w["stop"] > 0:  # over every frame, rendered or not
             frame_mask = self._frame_mask(batch)
             terms["stop"] = LossTerm(
@@ -166,10 +161,8 @@ class AutoregressiveSystem:
                                 pos_weight=self.stop_pos_weight), jnp.sum(frame_mask))
         return terms
 
-    def discriminator_inputs(self, outputs: TrainOutput,
-                             batch: Mapping[str, jax.Array]) -> DiscriminatorInputs:
-        return DiscriminatorInputs(real=outputs.targets, fake=outputs.model.frames,
-                                   mask=outputs.frame_mask)
+    # Real and fake are the rendered frames, as in ParaLip.
+    discriminator_inputs = ParaLipSystem.discriminator_inputs
 
     def evaluate(self, variables: PyTree, batch: Mapping[str, jax.Array]) -> dict[str, LossTerm]:
         target = batch["frames"]

@@ -30,7 +30,8 @@ from lipjax.train.steps import DiscriminatorInputs, LossTerm
 from lipjax.train.systems import dataclass_from_config, evaluation_landmark_fn
 
 __all__ = ["ParaLipSystem", "model_config", "discriminator_config", "frame_quality_terms",
-           "identity_baseline_terms", "image_shape", "apply_for_training"]
+           "identity_baseline_terms", "image_shape", "apply_for_training",
+           "rendered_frame_terms"]
 
 
 def model_config(config: ml_collections.ConfigDict) -> ParaLipConfig:
@@ -63,6 +64,20 @@ def sample_valid_frames(rng: jax.Array, valid: jax.Array, count: int) -> jax.Arr
 def image_shape(model: Any) -> tuple[int, int, int]:
     """`(H, W, C)` of the frames a lip model (ParaLip or an AR baseline config) makes."""
     return (model.image_height, model.image_width, model.image_channels)
+
+
+def rendered_frame_terms(outputs: TrainOutput, weights: Mapping[str, float]
+                         ) -> dict[str, LossTerm]:
+    """The per-frame image losses (`l1`, `ssim` where their weight is > 0) over the rendered
+    frames of a training output, each counted by its number of valid frames."""
+    frames, targets, mask = outputs.model.frames, outputs.targets, outputs.frame_mask
+    n = jnp.sum(mask)
+    terms = {}
+    if weights["l1"] > 0:
+        terms["l1"] = LossTerm(losses.l1_loss(frames, targets, mask), n)
+    if weights["ssim"] > 0:
+        terms["ssim"] = LossTerm(losses.ssim_loss(frames, targets, mask), n)
+    return terms
 
 
 def apply_for_training(generator: nn.Module, variables, args: tuple, kwargs: dict, *,
@@ -164,14 +179,8 @@ class ParaLipSystem:
 
     def reconstruction_terms(self, outputs: "TrainOutput", batch) -> dict[str, LossTerm]:
         w = self.loss_weights
-        frames, targets, frame_mask = outputs.model.frames, outputs.targets, outputs.frame_mask
         token_mask = batch["token_mask"] & batch["example_mask"][:, None]
-        n_frames = jnp.sum(frame_mask)
-        terms = {}
-        if w["l1"] > 0:
-            terms["l1"] = LossTerm(losses.l1_loss(frames, targets, frame_mask), n_frames)
-        if w["ssim"] > 0:
-            terms["ssim"] = LossTerm(losses.ssim_loss(frames, targets, frame_mask), n_frames)
+        terms = rendered_frame_terms(outputs, w)
         if w["duration"] > 0:
             terms["duration"] = LossTerm(
                 losses.duration_loss(outputs.model.log_durations, batch["durations"],
