@@ -234,3 +234,31 @@ def test_bad_config_raises(change):
 def test_builder_config_accepts_corpus_fields():
     config = SyntheticLipsConfig(name="custom", num_speakers=3, seed=7)
     assert config.num_speakers == 3 and config.seed == 7 and config.train_sentences == 24
+
+
+def test_text_only_timing_error_matches_the_generated_durations(generated):
+    # With one rate, no jitter and fixed silences, text fixes the timing exactly.
+    exact = dataclasses.replace(TINY, speaking_rate=(1.0, 1.0), duration_jitter=0.0,
+                                silence_frames=(3, 3))
+    assert lips.text_only_timing_error(exact, "train") == {
+        "length_abs_error": 0.0, "token_shift": 0.0, "num_videos": 4}
+    # Otherwise: brute force over the generated examples with the same ideal predictor.
+    rates = [lips.make_speaker(TINY, i).speaking_rate for i in range(TINY.num_speakers)]
+    errors = []
+    for example in generated["test"]:
+        symbols = [GRID_CHARS.symbols[i] for i in example["tokens"]]
+        guess = [np.mean(TINY.silence_frames) if y == "<sil>" else
+                 lips.BASE_FRAMES[lips.SOUND_CLASSES[y]] * np.mean(1 / np.asarray(rates))
+                 * np.exp(TINY.duration_jitter**2 / 2) for y in symbols]
+        errors.append(abs(int(example["durations"].sum()) - int(np.round(guess).sum())))
+    result = lips.text_only_timing_error(TINY, "test")
+    assert result["num_videos"] == len(generated["test"])
+    assert result["length_abs_error"] == pytest.approx(np.mean(errors))
+
+
+def test_varied_timing_config_is_harder_to_predict_from_text():
+    small, varied = (next(c for c in SyntheticLips.BUILDER_CONFIGS if c.name == name)
+                     for name in ("small", "small_varied_timing"))
+    easy, hard = (lips.text_only_timing_error(c, "test") for c in (small, varied))
+    assert hard["length_abs_error"] > 2 * easy["length_abs_error"]
+    assert hard["token_shift"] > 2 * easy["token_shift"]

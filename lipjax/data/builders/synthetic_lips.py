@@ -42,12 +42,25 @@ class SyntheticLipsConfig(lips.LipsCorpusConfig, tfds.core.BuilderConfig):
 class SyntheticLips(LocalCodePath, tfds.core.GeneratorBasedBuilder):
     """GRID-grammar sentences rendered as 80x160 lip videos with per-character durations."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release.",
+        "1.1.0": "Default timing closer to GRID: speaking rates 0.95-1.05 (was 0.8-1.25), per-token"
+                 " jitter 0.1 (was 0.2), silences of 6-9 frames (was 5-12); the old timing is the"
+                 " `small_varied_timing` config.",
+    }
     BUILDER_CONFIGS = [
         SyntheticLipsConfig(
             name="small",
             description="4 speakers x (24 train + 6 test) sentences, 1 unseen speaker x 6.",
+        ),
+        SyntheticLipsConfig(
+            name="small_varied_timing",
+            description="`small` with version 1.0.0's timing: speakers' rates differ up to 1.56x,"
+                        " beyond what a text-only duration predictor can know.",
+            speaking_rate=(0.8, 1.25),
+            duration_jitter=0.2,
+            silence_frames=(5, 12),
         ),
         SyntheticLipsConfig(
             name="tiny",

@@ -51,6 +51,7 @@ __all__ = [
     "render_video",
     "make_example",
     "generate_examples",
+    "text_only_timing_error",
 ]
 
 FRAME_HEIGHT, FRAME_WIDTH, FPS = 80, 160, 25.0  # ParaLip's GRID lip crops, 25 fps
@@ -97,9 +98,12 @@ class LipsCorpusConfig:
     unseen_speakers: int = 1
     unseen_sentences: int = 6
     seed: int = 0
-    speaking_rate: tuple[float, float] = (0.8, 1.25)
-    duration_jitter: float = 0.2
-    silence_frames: tuple[int, int] = (5, 12)
+    # Timing a text-only duration predictor can learn up to GRID-like noise: per-speaker rates
+    # within +-5%, 10% per-token jitter. With (0.8, 1.25), 0.2 and (5, 12) even the ideal
+    # text-only predictor is 9.9 frames off per video (builder config `small_varied_timing`).
+    speaking_rate: tuple[float, float] = (0.95, 1.05)
+    duration_jitter: float = 0.1
+    silence_frames: tuple[int, int] = (6, 9)
     mouth_scale: tuple[float, float] = (42.0, 50.0)
     head_jitter_px: float = 1.2
     head_jitter_deg: float = 2.0
@@ -379,13 +383,7 @@ def make_example(config: Any, speaker: Speaker, sentence_index: int) -> dict[str
       float32 `[T, 5]`.
     """
     text = grid_sentence(int(sentence_index))
-    tokens = GRID_CHARS.encode(text, add_silence=True)
-    symbols = [GRID_CHARS.symbols[i] for i in tokens]
-    rng = _rng(config, 1, speaker.id, int(sentence_index))
-    durations = sample_durations(
-        symbols, rng, speaking_rate=speaker.speaking_rate, jitter=config.duration_jitter,
-        silence_frames=tuple(config.silence_frames),
-    )
+    tokens, symbols, durations, rng = _example_timing(config, speaker, sentence_index)
     video = render_video(symbols, durations, speaker, rng, config=config)
     return {
         "id": f"s{speaker.id:02d}_{grid_sentence_id(text)}",
@@ -395,6 +393,52 @@ def make_example(config: Any, speaker: Speaker, sentence_index: int) -> dict[str
         "durations": durations,
         **video,
     }
+
+
+def _example_timing(config: Any, speaker: Speaker, sentence_index: int):
+    """An example's tokens, symbols and durations, and its generator (which renders it next)."""
+    tokens = GRID_CHARS.encode(grid_sentence(int(sentence_index)), add_silence=True)
+    symbols = [GRID_CHARS.symbols[i] for i in tokens]
+    rng = _rng(config, 1, speaker.id, int(sentence_index))
+    durations = sample_durations(
+        symbols, rng, speaking_rate=speaker.speaking_rate, jitter=config.duration_jitter,
+        silence_frames=tuple(config.silence_frames))
+    return tokens, symbols, durations, rng
+
+
+def text_only_timing_error(config: Any, split: str = "test") -> dict[str, float]:
+    """How far the best duration predictor that sees only the text is from a split's timing.
+
+    That predictor (ParaLip's, Sec. 3.1, sees the encoded text only) at best outputs each token's
+    expected duration over the corpus's speakers: the mean silence, or
+    ``base_frames * mean(1 / rate) * exp(jitter^2 / 2)``, rounded. Whatever it cannot know (the
+    speaker's rate, the per-token jitter, the silence lengths) is the error returned here. A
+    trained model's `length_abs_error` lands near it (not strictly above: the mean is not the
+    L1-optimal guess).
+
+    Returns:
+      dict: `length_abs_error` (frames per video), `token_shift` (mean |true - predicted| token
+      index over the frames both videos have) and `num_videos`.
+    """
+    _validate(config)
+    plan = _split_plan(config, split)
+    speakers = {i: make_speaker(config, i) for i in {s for s, _ in plan}}
+    inverse_rate = np.mean([1.0 / make_speaker(config, i).speaking_rate
+                            for i in range(config.num_speakers)] or [1.0])
+    length_errors, shifts = [], []
+    for speaker_id, sentence_index in plan:
+        _, symbols, durations, _ = _example_timing(config, speakers[speaker_id], sentence_index)
+        expected = [np.mean(config.silence_frames) if y == SIL else
+                    BASE_FRAMES[SOUND_CLASSES[y]] * inverse_rate
+                    * np.exp(config.duration_jitter**2 / 2) for y in symbols]
+        predicted = np.maximum(np.round(expected), 0).astype(np.int64)
+        true_tokens = np.repeat(np.arange(len(durations)), durations)
+        predicted_tokens = np.repeat(np.arange(len(predicted)), predicted)
+        n = min(len(true_tokens), len(predicted_tokens))
+        length_errors.append(abs(len(true_tokens) - len(predicted_tokens)))
+        shifts.append(np.mean(np.abs(true_tokens[:n] - predicted_tokens[:n])))
+    return {"length_abs_error": float(np.mean(length_errors)),
+            "token_shift": float(np.mean(shifts)), "num_videos": len(plan)}
 
 
 def _split_plan(config: Any, split: str) -> list[tuple[int, int]]:
