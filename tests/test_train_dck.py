@@ -176,6 +176,7 @@ def _tiny_config(data_dir: str = "unused", *, parallel: str = "pmap", name: str 
                                       (8, 3, (3, 2), 1, False), (8, 3, (1, 1), 0, False)),
                         audio_feature_dim=8, attention_audio_channels=2))
     c.discriminator.channels = (4, 8)
+    c.loss.adv = 1.0  # the paper's L_adv + 10 L1, so the discriminator path runs too
     c.train.update(dict(num_steps=2, log_every=1, eval_every=1000, checkpoint_every=1000,
                         max_eval_batches=1, tensorboard=False, parallel=parallel))
     return c
@@ -250,6 +251,12 @@ def test_paper_config_has_the_paper_sizes():
     assert model.num_middle_layers == 4 and model.dck_kernel_size == 1
     assert config.loss.l1 == 10 and config.loss.adv == 1
     assert config.system == "dck"
+
+
+def test_synthetic_config_trains_without_a_discriminator():
+    config = load_config_file(os.path.join(CONFIGS, "dck_synthetic.py"))
+    assert config.loss.l1 == 10 and config.loss.adv == 0
+    assert dck.DCKSystem.from_config(config).discriminator is None
 
 
 @pytest.mark.slow

@@ -2,9 +2,10 @@
 
     lipjax train --config experiments/configs/dck_synthetic.py --workdir workdirs/dck_synthetic
 
-The paper's architecture (5 down, 4 DCK middle, 5 up layers; blending; L_adv + 10 L1) at 64x64
+The paper's architecture (5 down, 4 DCK middle, 5 up layers; blending) at 64x64
 crops with narrow channels, a 4-block audio encoder with Wav2Lip's strides (80 x 16 -> 1 x 1)
-and small kernel generators. The corpus is built automatically into data_cache/.
+and small kernel generators, trained with the paper's 10 L1 but without L_adv (see below). The
+corpus is built automatically into data_cache/.
 """
 
 import os
@@ -35,12 +36,17 @@ def get_config():
     c.model.attention_audio_channels = 16
 
     c.discriminator.channels = (16, 32, 64)
+    # No LSGAN term in this short CPU run (10 L1 only), as in paralip_synthetic. Measured on the
+    # test pairs: with L_adv from step 0, PSNR 34.2 dB after 150 steps, below the 38.4 dB of
+    # returning the input frame; without it 38.1 at 150 steps and 40.6 at 450 (BUILD_NOTES.md).
+    # `--set loss.adv=1` restores the paper's loss.
+    c.loss.adv = 0.0
 
     c.optim.generator.learning_rate = 1e-3
     c.optim.discriminator.learning_rate = 2e-4
 
-    c.train.num_steps = 150             # minutes on a 2-core CPU; longer runs keep improving
+    c.train.num_steps = 400             # minutes on a 2-core CPU; longer runs keep improving
     c.train.log_every = 20
-    c.train.eval_every = 150
-    c.train.checkpoint_every = 150
+    c.train.eval_every = 200
+    c.train.checkpoint_every = 200
     return c

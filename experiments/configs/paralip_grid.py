@@ -54,10 +54,13 @@ def get_config() -> ml_collections.ConfigDict:
     c.loss.duration_kind = "log_mse"      # official code; "paper" = token + sequence L1 (Eq. 4)
 
     c.optim = ml_collections.ConfigDict()
+    # decay_steps > 0: the rate is multiplied by decay_rate every decay_steps (0 = constant).
     c.optim.generator = ml_collections.ConfigDict(dict(
-        learning_rate=1e-3, b1=0.9, b2=0.98, eps=1e-9, warmup_steps=0, clip_grad_norm=1.0))
+        learning_rate=1e-3, b1=0.9, b2=0.98, eps=1e-9, warmup_steps=0, decay_steps=0,
+        decay_rate=0.5, clip_grad_norm=1.0))
     c.optim.discriminator = ml_collections.ConfigDict(dict(
-        learning_rate=1e-4, b1=0.9, b2=0.98, eps=1e-9, warmup_steps=0, clip_grad_norm=1.0))
+        learning_rate=1e-4, b1=0.9, b2=0.98, eps=1e-9, warmup_steps=0, decay_steps=0,
+        decay_rate=0.5, clip_grad_norm=1.0))
 
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 110_000           # paper: 110k iterations on GRID
