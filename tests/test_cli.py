@@ -99,7 +99,7 @@ def test_config_overrides_name_their_own_variant(tmp_path):
     assert first.builder_config.num_speakers == plain.builder_config.num_speakers
     with pytest.raises(ConfigError, match="settable fields: .*seed"):
         builders.get_builder("synthetic_lips", data_dir=tmp_path, config="tiny", bogus=1)
-    with pytest.raises(ConfigError, match="known configs: small, tiny"):
+    with pytest.raises(ConfigError, match="known configs: small, small_varied_timing, tiny"):
         builders.get_builder("synthetic_lips", data_dir=tmp_path, config="huge")
 
 
