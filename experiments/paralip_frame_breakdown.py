@@ -25,7 +25,8 @@ flags.DEFINE_string("split", "test", "Dataset split.")
 flags.mark_flags_as_required(["workdir"])
 
 
-per_frame_psnr = jax.jit(jax.vmap(metrics.psnr))  # [T, H, W, 3] x2 -> [T]
+# [T, H, W, 3] x2 -> [T]. Not jitted: every video length would compile anew.
+per_frame_psnr = jax.vmap(metrics.psnr)
 
 
 def frame_breakdown(workdir: str, split: str) -> dict:
