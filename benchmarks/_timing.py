@@ -8,11 +8,9 @@ and store a description of the machine next to the numbers.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -20,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import jax
+
+from lipjax import files
 
 __all__ = [
     "Timing",
@@ -127,37 +127,16 @@ def describe_machine() -> dict[str, Any]:
     }
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Writes through `write(temp_path)` into a temp file next to `path`, then renames it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temp_path)
-        # mkstemp creates the file 0600; give it the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp_path, 0o666 & ~umask)
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
-
-
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Writes `data` as indented JSON, atomically (temp file + rename)."""
-
-    def write(temp_path: str) -> None:
-        with open(temp_path, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-
-    _atomic_write(Path(path), write)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    files.write_json(path, data, sort_keys=False)
 
 
 def save_figure(figure: Any, path: str | os.PathLike, **savefig_kwargs: Any) -> None:
     """Saves a matplotlib figure atomically; the format comes from `path`'s suffix."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix.lstrip(".") or "png"
-    _atomic_write(path, lambda temp_path: figure.savefig(temp_path, format=fmt, **savefig_kwargs))
+    files.atomic_path(path, lambda temp_path: figure.savefig(temp_path, format=fmt,
+                                                               **savefig_kwargs))

@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import describe_machine, save_figure, time_functions_interleaved, write_json  # noqa: E402
 
-from lipjax.models.layers import conv_transpose_padding  # noqa: E402
+from lipjax.nn.conv import conv_transpose_padding  # noqa: E402
 from lipjax.ops import conv_transpose  # noqa: E402
 
 # (name, kernel, [N, H, W, Cin] input, Cout): 80x160 frames, as in ParaLip's decoder.

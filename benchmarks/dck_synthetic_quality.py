@@ -32,8 +32,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import describe_machine, time_function, write_json  # noqa: E402
 
-from lipjax.train.evaluation import restore_workdir  # noqa: E402
-from lipjax.train.loop import evaluate, load_source  # noqa: E402
+from lipjax.data.builders import load_source  # noqa: E402
+from lipjax.training.evaluation import evaluate  # noqa: E402
+from lipjax.training.workdir import restore_generator  # noqa: E402
 
 
 def _throughput(workdir: str, frames_per_example: int) -> dict[str, float]:
@@ -46,12 +47,11 @@ def _throughput(workdir: str, frames_per_example: int) -> dict[str, float]:
             "logged_windows": len(rates)}
 
 
-def _generator_ms_per_frame(system, state, *, num_frames: int, repeats: int) -> dict:
+def _generator_ms_per_frame(system, variables, *, num_frames: int, repeats: int) -> dict:
     size = system.generator.config.image_size
     rng = np.random.default_rng(0)
     frames = rng.uniform(0, 1, (num_frames, size, size, 3)).astype(np.float32)
     mel = rng.uniform(-4, 4, (num_frames, 80, 16)).astype(np.float32)
-    variables = state.generator.variables
     apply = jax.jit(lambda v, f, m: system.generator.apply(v, f, m, train=False).frame)
     timing = time_function(apply, variables, frames, mel, warmup=3, repeats=repeats)
     return {"batch_frames": num_frames, "median_ms_per_frame": 1e3 * timing.median_s / num_frames,
@@ -83,12 +83,14 @@ def main() -> None:
         name, workdir = item.split("=", 1)
         overrides = ([f"evaluation.landmark_regressor={args.landmark_regressor}"]
                       if args.landmark_regressor else [])
-        config, system, state = restore_workdir(workdir, overrides)
+        restored = restore_generator(workdir, overrides=overrides)
+        config = restored.config
+        system = restored.system_class.from_config(config)
         frames_per_example = 2 * int(config.data.buckets[0][1])
         config.data.buckets = [(1, args.max_frames)]
         config.data.eval_batch_size = jax.local_device_count()
         source = load_source(config.data, config.data.eval_split)
-        metrics = evaluate(system, state, source, config, progress=True)
+        metrics = evaluate(system, restored.variables, source, config, progress=True)
         results["runs"][name] = {
             "workdir": workdir,
             "config": {"use_dck": bool(config.model.use_dck),
@@ -96,11 +98,11 @@ def main() -> None:
                        "image_size": int(config.model.image_size),
                        "batch_pairs": int(config.data.batch_size),
                        "frames_per_step": frames_per_example * int(config.data.batch_size)},
-            "steps": int(state.step),
+            "steps": restored.step,
             "eval_test_all_frames": metrics,
             "train_throughput": _throughput(workdir, frames_per_example),
             "generator_inference": _generator_ms_per_frame(
-                system, state, num_frames=args.timing_frames, repeats=args.repeats),
+                system, restored.variables, num_frames=args.timing_frames, repeats=args.repeats),
         }
         print(name, json.dumps(results["runs"][name], indent=1))
     write_json(os.path.join(args.out, "dck_synthetic_quality.json"), results)

@@ -36,14 +36,14 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import describe_machine, save_figure, time_functions_interleaved, write_json  # noqa: E402
 
-from lipjax.models.duallip import DualLip, DualLipConfig  # noqa: E402
-from lipjax.models.paralip import ParaLip, ParaLipConfig  # noqa: E402
-from lipjax.models.transformer_t2l import (  # noqa: E402
+from lipjax.baselines.duallip import DualLip, DualLipConfig  # noqa: E402
+from lipjax.paralip.model import ParaLip, ParaLipConfig  # noqa: E402
+from lipjax.baselines.transformer_t2l import (  # noqa: E402
     TransformerT2L,
     TransformerT2LConfig,
     autoregressive_decode,
 )
-from lipjax.train.state import count_params  # noqa: E402
+from lipjax.training.state import count_params  # noqa: E402
 
 # ParaLip Table 3 (one RTX 2080Ti, seconds per video) and Table 5 (parameters).
 PAPER_LATENCY_S = {

@@ -1,21 +1,17 @@
-"""Evaluates the latest checkpoint of a workdir: python experiments/evaluate.py --workdir=<dir>."""
+"""Evaluates the latest checkpoint of a workdir (a thin wrapper of `lipjax evaluate`).
 
-import json
+    python experiments/evaluate.py --workdir=runs/paralip_synthetic [--split=test] \
+        [--config.evaluation.landmark_regressor=runs/landmarks]
+"""
 
-from absl import app, flags
+import sys
 
-from lipjax.train.evaluation import evaluate_workdir
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "A training workdir (holds checkpoints/ and config.json).")
-flags.DEFINE_string("split", None, "Dataset split; default: the config's eval split.")
-flags.mark_flags_as_required(["workdir"])
+from lipjax import cli
 
 
-def main(argv):
-    del argv
-    print(json.dumps(evaluate_workdir(FLAGS.workdir, split=FLAGS.split), indent=2))
+def main(argv: list[str]) -> int:
+    return cli.main(["evaluate", *argv])
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main(sys.argv[1:]))

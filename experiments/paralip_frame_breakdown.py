@@ -15,9 +15,9 @@ import numpy as np
 from absl import app, flags
 
 from lipjax import metrics
-from lipjax.inference import LipGenerator
+from lipjax.paralip.generate import LipGenerator
 from lipjax.text import SIL
-from lipjax.train.loop import load_source
+from lipjax.data.builders import load_source
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A ParaLip training workdir.")

@@ -26,8 +26,8 @@ import time
 from absl import app, flags
 
 from lipjax.landmarks import train_synthetic_regressor
-from lipjax.train.commands import load_config_file
-from lipjax.train.loop import train_and_evaluate
+from lipjax.training.config import load_config
+from lipjax.training.loop import train_and_evaluate
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "runs/quality_tables", "Workdirs and results go here.")
@@ -126,7 +126,7 @@ def main(argv):
         if (FLAGS.only and name not in FLAGS.only) or name in results:
             continue
         overrides = run_overrides(name, regressor)
-        config = load_config_file(os.path.join(CONFIGS, config_file), overrides)
+        config = load_config(os.path.join(CONFIGS, config_file), overrides)
         start = time.perf_counter()
         result = train_and_evaluate(config, os.path.join(FLAGS.out, name),
                                     progress=FLAGS.progress)

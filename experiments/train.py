@@ -1,24 +1,20 @@
-"""Trains a lipjax system: python experiments/train.py --config=<file> --workdir=<dir>.
+"""Trains a lipjax system from a config file (the flax-examples `main`).
 
     python experiments/train.py --config=experiments/configs/paralip_synthetic.py \
         --workdir=runs/paralip_synthetic --config.train.num_steps=500
+
+Overrides are `--config.<field>=<value>` or `--set <field>=<value>` (the same type-checked
+syntax as `lipjax train`, which this script is a thin wrapper of).
 """
 
-from absl import app, flags
-from ml_collections import config_flags
+import sys
 
-from lipjax.train.loop import train_and_evaluate
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Checkpoints, logs and evaluation results go here.")
-config_flags.DEFINE_config_file("config", None, "A get_config() file.", lock_config=True)
-flags.mark_flags_as_required(["config", "workdir"])
+from lipjax import cli
 
 
-def main(argv):
-    del argv
-    train_and_evaluate(FLAGS.config, FLAGS.workdir)
+def main(argv: list[str]) -> int:
+    return cli.main(["train", *argv])
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main(sys.argv[1:]))

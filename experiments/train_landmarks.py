@@ -24,8 +24,8 @@ from absl import app, flags
 
 from lipjax.data.builders import build_dataset, load_split
 from lipjax.landmarks import save_regressor, train_landmark_regressor
-from lipjax.models.landmarks import LandmarkRegressorConfig
-from lipjax.train.dck import face_crop_landmark_records
+from lipjax.landmarks.model import LandmarkRegressorConfig
+from lipjax.data.pairs import face_crop_landmark_records
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Where synthetic_lips is (or will be) built.")

@@ -1,31 +1,40 @@
-"""lipjax: pure-functional JAX talking-face generation (ParaLip text-to-lip, DCK lip sync).
+"""lipjax: pure-functional JAX talking-face generation.
 
-Public API (see README.md for a tour):
-  lipjax.ops        length_regulate, expand, dynamic_conv
-  lipjax.losses     l1_loss, duration_loss, ssim_loss, lsgan_generator_loss, ...
-  lipjax.metrics    psnr, ssim, landmark_distance
-  lipjax.errors     LipjaxError and its subclasses
+Systems (one package each, on a shared core; docs/ARCHITECTURE.md):
+  lipjax.paralip     ParaLip text-to-lip (Liu et al., AAAI 2022): `ParaLipSystem`, `LipGenerator`
+  lipjax.baselines   its autoregressive baselines: `TransformerT2LSystem`, `DualLipSystem`
+  lipjax.dck         DCK lip sync (IEEE TMM 2022): `DCKSystem`, `TalkingFaceGenerator`, `talk`
+  lipjax.landmarks   mouth-landmark regressor for the LMD metric
+
+Shared core:
+  lipjax.ops         length regulation, dynamic / transposed convolution, alignment search
+  lipjax.nn          Flax blocks: FFT layer, conv blocks, audio encoder, discriminators
+  lipjax.losses      L1, duration, SSIM, LSGAN        lipjax.metrics  PSNR, SSIM, LMD
+  lipjax.training    System protocol, train_and_evaluate, checkpoints, restore_generator
+  lipjax.data        synthetic corpora, tfds builders, the input pipeline
+  lipjax.text, audio, video, face, errors, overrides, files
+
+The most used entry points are also here: `lipjax.train_and_evaluate`, `lipjax.load_config`,
+`lipjax.evaluate_workdir`, `lipjax.restore_generator`, `lipjax.LipGenerator`,
+`lipjax.generate_lips`, `lipjax.TalkingFaceGenerator`, `lipjax.talk`. Everything is imported
+on first use, so `import lipjax` is cheap.
 """
 
-from __future__ import annotations
+from lipjax._lazy import attach
 
-import importlib
+__version__ = "0.2.0"
 
-__version__ = "0.1.0"
-
-# Submodules are imported on first attribute access so that `import lipjax` stays cheap
-# (tensorflow-datasets and OpenCV are only loaded by the modules that need them).
-_SUBMODULES = (
-    "errors", "ops", "losses", "metrics", "text", "audio", "video", "face",
-    "models", "data", "train", "inference", "convert", "cli",
-)
-
-
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"lipjax.{name}")
-    raise AttributeError(f"module 'lipjax' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_SUBMODULES))
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "training.loop": ["train_and_evaluate"],
+    "training.config": ["load_config"],
+    "training.evaluation": ["evaluate_workdir"],
+    "training.workdir": ["restore_generator"],
+    "paralip.system": ["ParaLipSystem"],
+    "paralip.generate": ["LipGenerator", "generate_lips"],
+    "baselines.system": ["TransformerT2LSystem", "DualLipSystem"],
+    "dck.system": ["DCKSystem"],
+    "dck.generator": ["TalkingFaceGenerator"],
+    "dck.pipeline": ["talk"],
+}, submodules=("errors", "ops", "nn", "losses", "metrics", "text", "audio", "video", "face",
+               "overrides", "files", "training", "data", "landmarks", "paralip", "baselines",
+               "dck", "cli"))

@@ -9,7 +9,7 @@
    baseline, and writes generated-vs-ground-truth test videos (predicted durations) and a
    contact sheet.
 3. Trains the DCK talking-face model (experiments/configs/dck_synthetic.py) and lip-syncs a
-   synthetic talking-face test video to the audio of its pair partner with `lipjax.talk`,
+   synthetic talking-face test video to the audio of its pair partner with `lipjax.dck.pipeline`,
    writing input | output side by side with the driving audio.
 4. Writes demo_out/metrics.json with every number.
 """
@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
@@ -43,12 +42,12 @@ def _side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4) -> np.ndarr
 def _train(config_name: str, run_name: str, out: str, data_dir: str, steps: int | None,
            progress: bool, extra_overrides: list[str] | tuple[str, ...] = ()):
     """Trains experiments/configs/<config_name>.py into out/<run_name>; returns its results."""
-    from lipjax.train.commands import load_config_file
-    from lipjax.train.loop import train_and_evaluate
+    from lipjax.training.config import load_config
+    from lipjax.training.loop import train_and_evaluate
 
     overrides = ([f"data.data_dir={data_dir}"] + ([f"train.num_steps={steps}"] if steps else [])
                  + list(extra_overrides))
-    config = load_config_file(os.path.join(CONFIGS, f"{config_name}.py"), overrides)
+    config = load_config(os.path.join(CONFIGS, f"{config_name}.py"), overrides)
     workdir = os.path.join(out, run_name)
     t0 = time.perf_counter()
     result = train_and_evaluate(config, workdir, progress=progress)
@@ -68,9 +67,9 @@ def run_landmarks(out: str, data_dir: str, steps: int, progress: bool) -> tuple[
 def run_paralip(out: str, data_dir: str, steps: int | None, progress: bool,
                 landmark_regressor: str | None = None) -> dict:
     from lipjax.data.contact_sheet import contact_sheet, save_png
-    from lipjax.inference import LipGenerator
+    from lipjax.paralip.generate import LipGenerator
     from lipjax.text import GRID_CHARS
-    from lipjax.train.loop import load_source
+    from lipjax.data.builders import load_source
     from lipjax.video import write_video
 
     extra = [f"evaluation.landmark_regressor={landmark_regressor}"] if landmark_regressor else []
@@ -114,8 +113,8 @@ def run_paralip(out: str, data_dir: str, steps: int | None, progress: bool,
 def run_dck(out: str, data_dir: str, steps: int | None, progress: bool) -> dict:
     import tempfile
 
-    from lipjax.talk import TalkingFaceGenerator, talk
-    from lipjax.train.loop import load_source
+    from lipjax.dck import TalkingFaceGenerator, talk
+    from lipjax.data.builders import load_source
     from lipjax.video import read_video, write_video
 
     config, workdir, result, train_seconds = _train("dck_synthetic", "dck_run", out, data_dir,
@@ -193,10 +192,9 @@ def main(argv=None) -> int:
 
 
 def _dump(out: str, metrics: dict) -> None:
-    tmp = os.path.join(out, "metrics.json.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(metrics, f, indent=2, sort_keys=True)
-    os.replace(tmp, os.path.join(out, "metrics.json"))
+    from lipjax.files import write_json
+
+    write_json(os.path.join(out, "metrics.json"), metrics)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,12 @@ __all__ = [
     "InputError",
     "ConfigError",
     "DataError",
+    "BadRecordError",
     "NoFaceError",
     "AudioError",
     "VideoError",
     "CheckpointError",
+    "TrainingDivergedError",
 ]
 
 
@@ -36,6 +38,11 @@ class DataError(LipjaxError, RuntimeError):
     """A dataset is missing, malformed, or not built yet."""
 
 
+class BadRecordError(DataError):
+    """A dataset record is malformed (missing field, zero frames, inconsistent shapes or
+    durations); the input pipeline skips and counts such records."""
+
+
 class NoFaceError(LipjaxError, RuntimeError):
     """No face was detected where one is needed (e.g. in every frame of a video)."""
 
@@ -50,3 +57,8 @@ class VideoError(LipjaxError, ValueError):
 
 class CheckpointError(LipjaxError, FileNotFoundError):
     """A checkpoint directory is missing, empty, or does not match the model."""
+
+
+class TrainingDivergedError(LipjaxError, RuntimeError):
+    """Training stopped updating: too many consecutive steps had non-finite losses, gradients
+    or parameters (a learning rate far too high, broken data)."""

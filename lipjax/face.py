@@ -27,6 +27,7 @@ import numpy as np
 from lipjax.errors import InputError, NoFaceError
 
 __all__ = [
+    "NUM_MOUTH_LANDMARKS",
     "HAAR_FRONTAL_FACE",
     "detect_face_boxes",
     "smooth_boxes",
@@ -42,6 +43,7 @@ __all__ = [
 HAAR_FRONTAL_FACE = "haarcascade_frontalface_default.xml"
 # dlib's 68-point model: 48-59 outer lip contour, 60-67 inner lip contour.
 MOUTH_LANDMARK_INDICES = tuple(range(48, 68))
+NUM_MOUTH_LANDMARKS = len(MOUTH_LANDMARK_INDICES)
 
 
 @functools.lru_cache(maxsize=4)

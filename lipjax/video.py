@@ -32,6 +32,7 @@ __all__ = [
     "write_video",
     "probe",
     "read_audio_track",
+    "read_image",
 ]
 
 
@@ -286,3 +287,17 @@ def read_audio_track(path: str | os.PathLike, *, sample_rate: int = 16000) -> np
             "`lipjax.video.write_video(..., audio=...)` or pass the audio file separately"
         )
     return np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An RGB uint8 `[H, W, 3]` image from a PNG / JPEG file.
+
+    Raises:
+      InputError: the file is missing or not an image OpenCV can decode.
+    """
+    if not os.path.isfile(path):
+        raise InputError(f"image {os.fspath(path)} does not exist")
+    image = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"cannot read {os.fspath(path)} as an image (PNG or JPEG expected)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

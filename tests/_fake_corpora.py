@@ -194,3 +194,28 @@ def make_fake_tcd_timit(
             videos.append(FakeVideo(speaker, clip_id, path, num_frames, mouths, _folded_text(labels)))
     (root / "volunteer_labelfiles.mlf").write_text("\n".join(mlf_lines) + "\n")
     return videos
+
+
+# A talking-face pair record (the fields of `synthetic_talking_faces`) with random content:
+# integer face boxes of 2 x PAIR_CROP_SIZE, so that a crop resized to PAIR_CROP_SIZE is a 2x2 mean.
+PAIR_CROP_SIZE = 32
+PAIR_FPS = 25.0
+
+
+def fake_pair_record(num_frames: int = 10, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    height, width = 96, 112
+    boxes = np.zeros((num_frames, 4), np.float32)
+    for t in range(num_frames):  # integer boxes of 2 PAIR_CROP_SIZE x 2 PAIR_CROP_SIZE inside the frame
+        x0, y0 = rng.integers(0, width - 2 * PAIR_CROP_SIZE), rng.integers(0, height - 2 * PAIR_CROP_SIZE)
+        boxes[t] = (x0, y0, x0 + 2 * PAIR_CROP_SIZE, y0 + 2 * PAIR_CROP_SIZE)
+    samples = int(round(num_frames * 16000 / PAIR_FPS))
+    record = {"face_boxes": boxes, "fps": np.float32(PAIR_FPS), "identity": np.int32(3),
+              "pair_id": b"fake-%d" % seed}
+    for tag in "ab":
+        record[f"frames_{tag}"] = rng.integers(0, 256, (num_frames, height, width, 3), np.uint8)
+        record[f"audio_{tag}"] = rng.standard_normal(samples).astype(np.float32) * 0.1
+        # Landmarks inside each frame's box (pixel centres of the frame).
+        offsets = rng.uniform(PAIR_CROP_SIZE * 0.5, PAIR_CROP_SIZE * 1.5, (num_frames, 20, 2))
+        record[f"landmarks_{tag}"] = (boxes[:, None, :2] + offsets).astype(np.float32)
+    return record

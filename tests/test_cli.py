@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import warnings
@@ -15,12 +14,6 @@ import lipjax
 from lipjax import cli
 from lipjax.data import builders
 from lipjax.errors import ConfigError, DataError
-
-HAS_SYNTHETIC_LIPS = importlib.util.find_spec("lipjax.data.builders.synthetic_lips") is not None
-needs_synthetic_lips = pytest.mark.skipif(
-    not HAS_SYNTHETIC_LIPS, reason="synthetic_lips builder not written yet"
-)
-
 
 def run_main(capsys, *argv: str) -> tuple[int, str, str]:
     code = cli.main(list(argv))
@@ -63,30 +56,6 @@ def test_console_script_exit_status(tmp_path):
     assert result.stderr.strip().startswith("lipjax: error: unknown dataset 'nope'")
 
 
-def test_parse_overrides():
-    assert builders.parse_overrides(["a=1", " b = x=y "]) == {"a": "1", "b": "x=y"}
-    with pytest.raises(ConfigError, match="key=value"):
-        builders.parse_overrides(["novalue"])
-
-
-@pytest.mark.parametrize(
-    "value, default, expected",
-    [("3", 1, 3), ("0.5", 1.0, 0.5), ("2", 1.0, 2.0), ("true", False, True), ("no", True, False),
-     ("(1, 2)", (0, 0), (1, 2)), ("[1, 2]", (0, 0), (1, 2)), ("abc", "x", "abc"),
-     ("abc", None, "abc"), (4, 1, 4)],
-)
-def test_override_values_take_the_field_type(value, default, expected):
-    result = builders._coerce("field", value, default)
-    assert result == expected and type(result) is type(expected)
-
-
-@pytest.mark.parametrize("value, default", [("1.5", 1), ("maybe", True), ("abc", 1), ("(1,", (0,))])
-def test_bad_override_values_raise(value, default):
-    with pytest.raises(ConfigError, match="field"):
-        builders._coerce("field", value, default)
-
-
-@needs_synthetic_lips
 def test_config_overrides_name_their_own_variant(tmp_path):
     plain = builders.get_builder("synthetic_lips", data_dir=tmp_path, config="tiny")
     assert plain.builder_config.name == "tiny"
@@ -103,7 +72,6 @@ def test_config_overrides_name_their_own_variant(tmp_path):
         builders.get_builder("synthetic_lips", data_dir=tmp_path, config="huge")
 
 
-@needs_synthetic_lips
 def test_unbuilt_dataset_says_how_to_build(tmp_path, capsys):
     command = "lipjax data build synthetic_lips --data_dir .* --config tiny"
     with pytest.raises(DataError, match=command):
@@ -116,16 +84,12 @@ def test_unbuilt_dataset_says_how_to_build(tmp_path, capsys):
 
 
 def test_missing_manual_dir_is_a_data_error(tmp_path):
-    if importlib.util.find_spec("lipjax.data.builders.grid") is None:
-        pytest.skip("grid builder not written yet")
     with pytest.raises(DataError, match="manual_dir"):
         builders.get_builder("grid", data_dir=tmp_path, manual_dir=tmp_path / "absent")
 
 
 @pytest.fixture(scope="module")
 def tiny_lips_dir(tmp_path_factory):
-    if not HAS_SYNTHETIC_LIPS:
-        pytest.skip("synthetic_lips builder not written yet")
     data_dir = tmp_path_factory.mktemp("data")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

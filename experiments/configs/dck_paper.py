@@ -8,7 +8,7 @@ Wav2Lip's audio encoder on 80 x 16 mel windows; attention-mask blending; L_total
 (LSGAN) + 10 L1; training pairs share identity and head motion but not speech, and both
 directions of a pair are trained.
 
-Not in the paper (choices made here, see lipjax/models/dck.py for the architecture ones):
+Not in the paper (choices made here, see lipjax/dck/model.py for the architecture ones):
 * the corpus: the paper's LRW-derived pairs are not public; this config uses
   `synthetic_talking_faces` rendered at 512 x 704 so that the face box (half the frame height)
   is about 256 pixels, like the paper's crops;
@@ -24,7 +24,7 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    c.system = "dck"
+    c.system = "lipjax.dck.DCKSystem"
     c.seed = 0
     c.prng_impl = "threefry2x32"          # "rbg" compiles initialisation faster on the CPU
 
@@ -48,7 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.mouth_margin = 0.25            # mouth-region metric box margin
     c.data.mel_cache_size = 256           # clips whose mel windows are kept
 
-    # lipjax.models.dck.DCKConfig; the defaults are the paper's sizes.
+    # lipjax.dck.model.DCKConfig; the defaults are the paper's sizes.
     c.model = ml_collections.ConfigDict()
     c.model.image_size = 256
     c.model.down_channels = (64, 128, 256, 256, 256)

@@ -17,7 +17,7 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
     c = runpy.run_path(os.path.join(os.path.dirname(__file__), "paralip_grid.py"))["get_config"]()
-    c.system = "duallip"
+    c.system = "lipjax.baselines.DualLipSystem"
     del c.model["decoder_layers"]           # no transformer decoder
     c.model.prenet_dims = [256, 256]
     c.model.prenet_dropout = 0.5

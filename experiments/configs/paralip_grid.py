@@ -9,7 +9,7 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    c.system = "paralip"
+    c.system = "lipjax.paralip.ParaLipSystem"
     c.seed = 0
     c.prng_impl = "threefry2x32"          # "rbg" compiles initialisation faster on the CPU
 

@@ -16,12 +16,12 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
     c = runpy.run_path(os.path.join(os.path.dirname(__file__), "paralip_grid.py"))["get_config"]()
-    c.system = "transformer_t2l"
+    c.system = "lipjax.baselines.TransformerT2LSystem"
     c.model.decoder_layers = 6             # autoregressive decoder layers
     c.model.decoder_ffn_hidden = 3072
     c.model.stop_threshold = 0.5
 
-    # lipjax.train.autoregressive: a weight of 0 switches a term off (adv > 0 adds ParaLip's
+    # lipjax.baselines.system: a weight of 0 switches a term off (adv > 0 adds ParaLip's
     # frame discriminator).
     c.loss = ml_collections.ConfigDict()
     c.loss.l1 = 1.0

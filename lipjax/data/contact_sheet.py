@@ -11,12 +11,12 @@ of points is drawn as dots.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Sequence
 
 import numpy as np
 
 from lipjax.errors import InputError
+from lipjax.files import write_atomic
 
 __all__ = ["contact_sheet", "save_png"]
 
@@ -124,18 +124,8 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
     if not ok:
         raise InputError(f"OpenCV could not encode a {image.shape} image as PNG")
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(folder, exist_ok=True)
-        handle, temp_path = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        write_atomic(path, encoded.tobytes())
     except OSError as error:
         raise InputError(f"cannot write {path!r}: {error}") from error
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(encoded.tobytes())
-        os.chmod(temp_path, 0o644)  # mkstemp makes the file private; a PNG is for sharing
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise

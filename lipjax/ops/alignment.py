@@ -1,7 +1,7 @@
 """Monotonic alignment search (MAS): the most likely hard monotonic token-to-frame alignment.
 
 ParaLip trains its duration predictor on per-token frame counts. Without audio they come from a
-CTC lipreading model plus monotonic alignment search (DESIGN.md); MAS itself is the dynamic
+CTC lipreading model plus monotonic alignment search (ParaLip Sec. 6); MAS itself is the dynamic
 programme of Glow-TTS (Kim et al., NeurIPS 2020, Sec. 3.2 / Algorithm 1). Given the
 log-likelihood `L[s, t]` of frame `t` under token `s`, it finds the alignment that maximises
 `sum_t L[a(t), t]` over token indices `a(t)` that

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, Union
 
+import einops
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -140,9 +141,9 @@ def _conv_patches(
         dimension_numbers=_DIMENSION_NUMBERS,
         precision=lax.Precision.HIGHEST,
     )
-    # Patch features are ordered channel-major: index = c * (kh * kw) + i * kw + j, so the
-    # HWIO kernels are transposed to (Cin, kh, kw) before flattening.
-    flat_kernels = jnp.transpose(kernels, (0, 3, 1, 2, 4)).reshape(batch, cin * kh * kw, cout)
+    # Patch features are ordered channel-major (index = c * kh * kw + i * kw + j), so the HWIO
+    # kernels are flattened in (Cin, kh, kw) order.
+    flat_kernels = einops.rearrange(kernels, "b kh kw i o -> b (i kh kw) o")
     return jnp.einsum("bhwp,bpo->bhwo", patches, flat_kernels, precision=precision)
 
 

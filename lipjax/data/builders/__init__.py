@@ -12,22 +12,26 @@ Names (the `lipjax data build NAME` argument):
   grid                     GRID corpus, from a manual download
   tcd_timit                TCD-TIMIT corpus, from a manual download
 
-Config overrides (`--set key=value`) replace fields of a named BuilderConfig. A config with
+Config overrides (`--set key=value`, the syntax of `lipjax.overrides`, type-checked against the
+field) replace fields of a named BuilderConfig. A config with
 overrides gets its own name, `<base>_<hash of the overrides>`, hence its own directory, so data
 built with different settings never mixes; reading it back needs the same overrides.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import hashlib
 import importlib
 import json
+import logging
 import os
 from typing import Any, Mapping, Sequence
 
 from lipjax.errors import ConfigError, DataError
+from lipjax.overrides import coerce
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "BUILDERS",
@@ -36,7 +40,7 @@ __all__ = [
     "get_builder",
     "build_dataset",
     "load_split",
-    "parse_overrides",
+    "load_source",
 ]
 
 # name -> "module:Class"; modules are imported on first use.
@@ -77,39 +81,6 @@ def builder_class(name: str) -> type:
     return getattr(module, class_name)
 
 
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    """Converts an override `value` (often a command-line string) to the type of `default`."""
-    if isinstance(value, str) and not isinstance(default, str):
-        if isinstance(default, bool):
-            lowered = value.strip().lower()
-            if lowered in ("true", "1", "yes"):
-                return True
-            if lowered in ("false", "0", "no"):
-                return False
-            raise ConfigError(f"config field {key!r} is a bool; got {value!r} (use true/false).")
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError) as error:
-            if default is None:  # untyped field: keep the text as given
-                return value
-            raise ConfigError(
-                f"cannot parse the value {value!r} of config field {key!r}; give a Python "
-                "literal such as 3, 0.5, true, 'text' or (1, 2)."
-            ) from error
-    if default is None or isinstance(value, type(default)):
-        return value
-    if isinstance(default, bool) or isinstance(value, bool):
-        raise ConfigError(f"config field {key!r} expects {type(default).__name__}, got {value!r}.")
-    if isinstance(default, float) and isinstance(value, int):
-        return float(value)
-    if isinstance(default, (tuple, list)) and isinstance(value, (tuple, list)):
-        return type(default)(value)
-    raise ConfigError(
-        f"config field {key!r} expects {type(default).__name__}, got {value!r} "
-        f"({type(value).__name__})."
-    )
-
-
 def _resolve_config(cls: type, config: str | None, overrides: Mapping[str, Any]):
     """Returns the config name or object to hand to the builder, with overrides applied."""
     configs = dict(getattr(cls, "builder_configs", {}) or {})
@@ -131,7 +102,7 @@ def _resolve_config(cls: type, config: str | None, overrides: Mapping[str, Any])
             f"unknown config field(s) {', '.join(map(repr, unknown))} of config {base_name!r}; "
             f"settable fields: {settable}."
         )
-    values = {k: _coerce(k, v, getattr(base, k)) for k, v in sorted(overrides.items())}
+    values = {k: coerce(k, v, getattr(base, k)) for k, v in sorted(overrides.items())}
     digest = hashlib.sha1(
         json.dumps({k: repr(v) for k, v in values.items()}, sort_keys=True).encode()
     ).hexdigest()[:8]
@@ -159,8 +130,8 @@ def get_builder(
       manual_dir: for real corpora, the folder with the manually downloaded files; checked to
         exist here, passed to the builder by `build_dataset`.
       config: a BuilderConfig name (e.g. 'tiny', 'small'); None = the builder's default.
-      **config_overrides: replacements for fields of that config (strings are parsed as Python
-        literals and converted to the field's type).
+      **config_overrides: replacements for fields of that config (text is read as the field's
+        type, `lipjax.overrides.coerce`).
 
     Raises:
       DataError: unknown name or missing manual_dir. ConfigError: unknown config or field.
@@ -247,12 +218,20 @@ def load_split(
     return builder.as_data_source(split=split)
 
 
-def parse_overrides(items: Sequence[str]) -> dict[str, str]:
-    """`["key=value", ...]` (the CLI's `--set`) -> `{"key": "value"}`; values stay strings."""
-    overrides: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value, got {item!r}.")
-        overrides[key.strip()] = value.strip()
-    return overrides
+def load_source(data_config: Mapping[str, Any], split: str) -> Sequence[Mapping[str, Any]]:
+    """The split a training config's `data` section names, building the dataset first when
+    `data.build_if_missing` allows it and it is missing (the synthetic corpora).
+
+    Fields read: name, data_dir, builder_config, builder_overrides, build_if_missing,
+    manual_dir.
+    """
+    kwargs = dict(data_dir=data_config["data_dir"], config=data_config.get("builder_config"),
+                  **dict(data_config.get("builder_overrides", {}) or {}))
+    try:
+        return load_split(data_config["name"], split, **kwargs)
+    except DataError:
+        if not data_config.get("build_if_missing", False):
+            raise
+    logger.info("building dataset %s into %s", data_config["name"], data_config["data_dir"])
+    build_dataset(data_config["name"], manual_dir=data_config.get("manual_dir"), **kwargs)
+    return load_split(data_config["name"], split, **kwargs)

@@ -18,7 +18,7 @@ parameters and sound classes that drive the face renderer, with a classic source
 
 All controls are per video frame and are interpolated linearly to the sample rate (values at frame
 centres), so nothing jumps within a clip: no clicks. Time-varying filters are run in short blocks
-with their state carried across blocks.
+with their state carried across blocks (the filters and sources are in `speech_dsp`).
 
 Arrays are NumPy: this is offline data generation, not model code.
 """
@@ -31,6 +31,14 @@ from typing import Sequence
 import numpy as np
 import scipy.signal
 
+from lipjax.data.synthetic.speech_dsp import (
+    frame_to_samples,
+    glottal_source,
+    peak_normalised,
+    run_ends,
+    smooth_random_curve,
+    time_varying_resonator,
+)
 from lipjax.errors import InputError
 
 __all__ = [
@@ -166,73 +174,129 @@ def fricative_centre(params: np.ndarray) -> np.ndarray:
     return np.clip(2200.0 + 3800.0 * width - 1200.0 * rounding + 600.0 * teeth, 1500.0, 7000.0)
 
 
-def _frame_to_samples(values: np.ndarray, n: int, *, fps: float, sample_rate: int) -> np.ndarray:
-    """Linearly interpolates per-frame values (at frame centres) to `n` samples, `[n, ...]`."""
-    values = np.asarray(values, dtype=np.float64)
-    centres = (np.arange(values.shape[0]) + 0.5) * sample_rate / fps
-    t = np.arange(n, dtype=np.float64)
-    flat = values.reshape(values.shape[0], -1)
-    out = np.stack([np.interp(t, centres, flat[:, k]) for k in range(flat.shape[1])], axis=-1)
-    return out.reshape((n,) + values.shape[1:])
+def _check_synthesis_inputs(
+    params: np.ndarray, classes: Sequence[str], *, fps: float, sample_rate: int, peak: float,
+    noise_floor: float,
+) -> tuple[np.ndarray, list[str]]:
+    """`synthesize_speech`'s clipped params `[T, 5]` and its `T` classes as a list, validated."""
+    p = _check_params(params)
+    classes = list(classes)
+    if len(classes) != p.shape[0]:
+        raise InputError(
+            f"got {len(classes)} sound classes for {p.shape[0]} frames; pass one class per frame"
+        )
+    unknown = sorted(set(classes) - set(SPEECH_CLASSES))
+    if unknown:
+        raise InputError(f"unknown sound classes {unknown}; allowed: {list(SPEECH_CLASSES)}")
+    if fps <= 0 or sample_rate <= 0:
+        raise InputError(f"fps and sample_rate must be positive, got {fps} and {sample_rate}")
+    if not 0.0 < peak <= 1.0:
+        raise InputError(f"peak must be in (0, 1], got {peak}")
+    if noise_floor < 0.0:
+        raise InputError(f"noise_floor must be >= 0, got {noise_floor}")
+    return p, classes
 
 
-def _resonator_coefficients(
-    freq: np.ndarray, bandwidth: np.ndarray, sample_rate: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Klatt (1980) two-pole resonator y = a x + b y[-1] + c y[-2], unit gain at DC."""
-    period = 1.0 / sample_rate
-    c = -np.exp(-2.0 * np.pi * bandwidth * period)
-    b = 2.0 * np.exp(-np.pi * bandwidth * period) * np.cos(2.0 * np.pi * freq * period)
-    return 1.0 - b - c, b, c
+@dataclasses.dataclass(frozen=True)
+class _Controls:
+    """Per-sample synthesis controls, piecewise linear between frame centres (no jumps).
+
+    Attributes:
+      voicing, murmur, frication: `[n]` gains of the glottal, nasal and noise sources.
+      formants: `[n, 4]` oral formant frequencies, Hz.
+      noise_centre: `[n]` centre frequency of the frication band-pass, Hz.
+    """
+
+    voicing: np.ndarray
+    murmur: np.ndarray
+    frication: np.ndarray
+    formants: np.ndarray
+    noise_centre: np.ndarray
 
 
-def _time_varying_resonator(
-    x: np.ndarray, freq: np.ndarray, bandwidth: np.ndarray, *, sample_rate: int, block: int
+def _sample_controls(
+    p: np.ndarray, classes: list[str], voice: Voice, n: int, *, fps: float, sample_rate: int
+) -> _Controls:
+    """Source gains and filter frequencies of every frame `[T]`, interpolated to `n` samples."""
+    gains = np.array([_CLASS_GAINS[c] for c in classes])  # [T, 3] voicing, murmur, frication
+    loudness = 0.35 + 0.65 * p[:, 0]  # a wider mouth radiates more energy
+    formants = formant_frequencies(p, formant_scale=voice.formant_scale)  # [T, 4]
+
+    def up(values: np.ndarray) -> np.ndarray:
+        return frame_to_samples(values, n, fps=fps, sample_rate=sample_rate)
+
+    return _Controls(voicing=up(gains[:, 0] * loudness), murmur=up(gains[:, 1]),
+                     frication=up(gains[:, 2]), formants=up(formants),
+                     noise_centre=up(fricative_centre(p)))
+
+
+def _voiced_source(
+    rng: np.random.Generator, n: int, voice: Voice, *, sample_rate: int
 ) -> np.ndarray:
-    """Filters `x` with a resonator whose frequency/bandwidth (per sample) change every `block`."""
-    starts = np.arange(0, x.shape[0], block)
-    mid = np.minimum(starts + block // 2, x.shape[0] - 1)
-    a, b, c = _resonator_coefficients(freq[mid], bandwidth[mid], sample_rate)
-    out = np.empty_like(x)
-    y1 = y2 = 0.0  # the last two outputs, carried across blocks
-    for k, s in enumerate(starts):
-        # Direct-form-II-transposed state that continues y = a x + b y[-1] + c y[-2] exactly
-        # with this block's coefficients, so a coefficient change causes no discontinuity.
-        state = np.array([b[k] * y1 + c[k] * y2, c[k] * y1])
-        seg, _ = scipy.signal.lfilter([a[k]], [1.0, -b[k], -c[k]], x[s:s + block], zi=state)
-        out[s:s + block] = seg
-        y1, y2 = seg[-1], (seg[-2] if seg.shape[0] > 1 else y1)
-    return out
-
-
-def _glottal_source(f0: np.ndarray, *, open_quotient: float, sample_rate: int) -> np.ndarray:
-    """Differentiated Rosenberg pulse train for a per-sample f0 `[n]`, peak-normalised."""
-    phase = np.cumsum(f0 / sample_rate)
-    phi = phase - np.floor(phase)
-    rise = 0.66 * open_quotient  # opening phase; the rest of the open phase closes faster
-    flow = np.where(
-        phi < rise,
-        0.5 * (1.0 - np.cos(np.pi * phi / rise)),
-        np.where(phi < open_quotient, np.cos(0.5 * np.pi * (phi - rise) / (open_quotient - rise)), 0.0),
-    )
-    derivative = np.diff(flow, prepend=0.0)
-    return derivative / max(np.max(np.abs(derivative)), 1e-12)
-
-
-def _smooth_noise(rng: np.random.Generator, n: int, *, cutoff_hz: float, sample_rate: int) -> np.ndarray:
-    """Zero-mean, unit-peak random curve `[n]` band-limited to `cutoff_hz` (sum of sinusoids)."""
+    """Glottal pulses `[n]` with the voice's pitch, declination, intonation and jitter."""
     t = np.arange(n) / sample_rate
-    freqs = rng.uniform(0.2 * cutoff_hz, cutoff_hz, size=4)
-    phases = rng.uniform(0.0, 2.0 * np.pi, size=4)
-    weights = rng.uniform(0.5, 1.0, size=4)
-    curve = (weights[:, None] * np.sin(2.0 * np.pi * freqs[:, None] * t[None] + phases[:, None])).sum(0)
-    return curve / weights.sum()
+    duration_s = n / sample_rate
+    intonation = smooth_random_curve(rng, n, cutoff_hz=1.5, sample_rate=sample_rate)
+    fast_jitter = smooth_random_curve(rng, n, cutoff_hz=12.0, sample_rate=sample_rate)
+    contour = (  # semitones around the base pitch
+        voice.pitch_range_semitones * intonation
+        - voice.declination_semitones * (t / max(duration_s, 1e-9) - 0.5)
+        + 12.0 * voice.jitter * fast_jitter
+    )
+    f0 = voice.pitch_hz * 2.0 ** (contour / 12.0)
+    return glottal_source(f0, open_quotient=voice.open_quotient, sample_rate=sample_rate)
 
 
-def _run_ends(mask: np.ndarray) -> np.ndarray:
-    """Indices of the last element of every run of True in a bool `[T]`."""
-    padded = np.concatenate([mask, [False]])
-    return np.flatnonzero(padded[:-1] & ~padded[1:])
+def _oral_and_nasal(
+    glottal: np.ndarray, aspiration: np.ndarray, formants: np.ndarray, voice: Voice, *,
+    sample_rate: int, block: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Voiced output of the vocal tract `[n]` and of the nasal murmur `[n]`, each peak 1."""
+    n = glottal.shape[0]
+    bandwidths = np.array([80.0, 110.0, 160.0, 250.0])
+    tract = glottal + aspiration
+    for k in range(4):
+        tract = time_varying_resonator(
+            tract, formants[:, k], np.full(n, bandwidths[k]), sample_rate=sample_rate, block=block
+        )
+    nasal = time_varying_resonator(
+        glottal, np.full(n, 260.0 * voice.formant_scale), np.full(n, 100.0),
+        sample_rate=sample_rate, block=block,
+    )
+    nasal = nasal + 0.15 * tract  # weak oral formants leak through the murmur
+    # Gain-match the voiced paths so that class gains, not filter gains, set the balance.
+    return peak_normalised(tract), peak_normalised(nasal)
+
+
+def _frication(
+    white: np.ndarray, noise_centre: np.ndarray, *, sample_rate: int, block: int
+) -> np.ndarray:
+    """High-passed noise through a wide band-pass that follows the lip shape, `[n]`, peak 1."""
+    hp_b, hp_a = scipy.signal.butter(2, 1000.0, btype="highpass", fs=sample_rate)
+    hissy = scipy.signal.lfilter(hp_b, hp_a, white)
+    hiss = time_varying_resonator(
+        hissy, noise_centre, 0.5 * noise_centre, sample_rate=sample_rate, block=block
+    )
+    return peak_normalised(hiss)
+
+
+def _plosive_bursts(
+    classes: list[str], hiss: np.ndarray, *, fps: float, sample_rate: int, burst_ms: float
+) -> np.ndarray:
+    """Decaying noise bursts `[n]` at each plosive release (the end of each run of plosives)."""
+    n = hiss.shape[0]
+    bursts = np.zeros(n)
+    burst_len = max(1, int(round(burst_ms * 1e-3 * sample_rate)))
+    envelope = np.exp(-np.arange(burst_len) / (0.3 * burst_len))
+    envelope[: min(16, burst_len)] *= np.linspace(0.0, 1.0, min(16, burst_len))  # 1 ms attack
+    for end in run_ends(np.asarray([c == "plosive" for c in classes])):
+        start = num_samples(end + 1, fps=fps, sample_rate=sample_rate) - burst_len // 3
+        start = int(np.clip(start, 0, max(n - burst_len, 0)))
+        seg = slice(start, min(start + burst_len, n))
+        bursts[seg] += 0.8 * envelope[: seg.stop - seg.start] * hiss[seg] / max(
+            np.max(np.abs(hiss[seg])), 1e-12
+        )
+    return bursts
 
 
 def synthesize_speech(
@@ -269,92 +333,24 @@ def synthesize_speech(
     Raises:
       InputError: on a malformed timeline or out-of-range settings.
     """
-    p = _check_params(params)
-    classes = list(classes)
-    if len(classes) != p.shape[0]:
-        raise InputError(
-            f"got {len(classes)} sound classes for {p.shape[0]} frames; pass one class per frame"
-        )
-    unknown = sorted(set(classes) - set(SPEECH_CLASSES))
-    if unknown:
-        raise InputError(f"unknown sound classes {unknown}; allowed: {list(SPEECH_CLASSES)}")
-    if fps <= 0 or sample_rate <= 0:
-        raise InputError(f"fps and sample_rate must be positive, got {fps} and {sample_rate}")
-    if not 0.0 < peak <= 1.0:
-        raise InputError(f"peak must be in (0, 1], got {peak}")
-    if noise_floor < 0.0:
-        raise InputError(f"noise_floor must be >= 0, got {noise_floor}")
-
-    num_frames = p.shape[0]
-    n = num_samples(num_frames, fps=fps, sample_rate=sample_rate)
+    p, classes = _check_synthesis_inputs(params, classes, fps=fps, sample_rate=sample_rate,
+                                         peak=peak, noise_floor=noise_floor)
+    n = num_samples(p.shape[0], fps=fps, sample_rate=sample_rate)
     block = max(1, int(round(block_ms * 1e-3 * sample_rate)))
-    duration_s = n / sample_rate
+    controls = _sample_controls(p, classes, voice, n, fps=fps, sample_rate=sample_rate)
 
-    # --- per-frame controls ------------------------------------------------------------------
-    gains = np.array([_CLASS_GAINS[c] for c in classes])  # [T, 3] voicing, murmur, frication
-    loudness = 0.35 + 0.65 * p[:, 0]  # a wider mouth radiates more energy
-    voicing = gains[:, 0] * loudness
-    murmur = gains[:, 1]
-    frication = gains[:, 2]
-    formants = formant_frequencies(p, formant_scale=voice.formant_scale)  # [T, 4]
-    noise_centre = fricative_centre(p)
-
-    # --- sample-level controls (piecewise linear between frame centres: no jumps) -------------
-    up = lambda v: _frame_to_samples(v, n, fps=fps, sample_rate=sample_rate)  # noqa: E731
-    voicing_s, murmur_s, frication_s = up(voicing), up(murmur), up(frication)
-    formants_s = up(formants)  # [n, 4]
-    noise_centre_s = up(noise_centre)
-
-    # --- sources -------------------------------------------------------------------------------
-    t = np.arange(n) / sample_rate
-    contour = (
-        voice.pitch_range_semitones * _smooth_noise(rng, n, cutoff_hz=1.5, sample_rate=sample_rate)
-        - voice.declination_semitones * (t / max(duration_s, 1e-9) - 0.5)
-        + 12.0 * voice.jitter * _smooth_noise(rng, n, cutoff_hz=12.0, sample_rate=sample_rate)
-    )
-    f0 = voice.pitch_hz * 2.0 ** (contour / 12.0)
-    glottal = _glottal_source(f0, open_quotient=voice.open_quotient, sample_rate=sample_rate)
+    # Random draws in a fixed order (pitch contour, frication noise, aspiration, noise floor):
+    # the same rng state must give the same audio.
+    glottal = _voiced_source(rng, n, voice, sample_rate=sample_rate)
     white = rng.standard_normal(n)
     aspiration = voice.breathiness * rng.standard_normal(n) * 0.5
 
-    # --- vocal tract ----------------------------------------------------------------------------
-    bandwidths = np.array([80.0, 110.0, 160.0, 250.0])
-    tract = glottal + aspiration
-    for k in range(4):
-        tract = _time_varying_resonator(
-            tract, formants_s[:, k], np.full(n, bandwidths[k]), sample_rate=sample_rate, block=block
-        )
-    nasal = _time_varying_resonator(
-        glottal, np.full(n, 260.0 * voice.formant_scale), np.full(n, 100.0),
-        sample_rate=sample_rate, block=block,
-    )
-    nasal = nasal + 0.15 * tract  # weak oral formants leak through the murmur
+    tract, nasal = _oral_and_nasal(glottal, aspiration, controls.formants, voice,
+                                   sample_rate=sample_rate, block=block)
+    hiss = _frication(white, controls.noise_centre, sample_rate=sample_rate, block=block)
+    bursts = _plosive_bursts(classes, hiss, fps=fps, sample_rate=sample_rate, burst_ms=burst_ms)
 
-    # Frication: high-passed noise through a wide band-pass that follows the lip shape.
-    hp_b, hp_a = scipy.signal.butter(2, 1000.0, btype="highpass", fs=sample_rate)
-    hissy = scipy.signal.lfilter(hp_b, hp_a, white)
-    hiss = _time_varying_resonator(
-        hissy, noise_centre_s, 0.5 * noise_centre_s, sample_rate=sample_rate, block=block
-    )
-    hiss = hiss / max(np.max(np.abs(hiss)), 1e-12)
-    # Gain-match the voiced paths so that class gains, not filter gains, set the balance.
-    tract = tract / max(np.max(np.abs(tract)), 1e-12)
-    nasal = nasal / max(np.max(np.abs(nasal)), 1e-12)
-
-    # Plosive bursts: decaying noise at the release (the end of each plosive run).
-    bursts = np.zeros(n)
-    burst_len = max(1, int(round(burst_ms * 1e-3 * sample_rate)))
-    envelope = np.exp(-np.arange(burst_len) / (0.3 * burst_len))
-    envelope[: min(16, burst_len)] *= np.linspace(0.0, 1.0, min(16, burst_len))  # 1 ms attack
-    for end in _run_ends(np.asarray([c == "plosive" for c in classes])):
-        start = num_samples(end + 1, fps=fps, sample_rate=sample_rate) - burst_len // 3
-        start = int(np.clip(start, 0, max(n - burst_len, 0)))
-        seg = slice(start, min(start + burst_len, n))
-        bursts[seg] += 0.8 * envelope[: seg.stop - seg.start] * hiss[seg] / max(
-            np.max(np.abs(hiss[seg])), 1e-12
-        )
-
-    audio = voicing_s * tract + murmur_s * nasal + frication_s * hiss + bursts
+    audio = controls.voicing * tract + controls.murmur * nasal + controls.frication * hiss + bursts
     top = np.max(np.abs(audio))
     if top > 0.0:
         audio = audio * (peak / top)

@@ -1,1 +1,0 @@
-"""Importers for published PyTorch checkpoints (torch is only needed in the [torch] extra)."""

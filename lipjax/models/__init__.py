@@ -1,1 +1,0 @@
-"""Flax linen models: ParaLip and its baselines, discriminators, the DCK talking-face generator."""

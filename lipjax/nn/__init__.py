@@ -1,0 +1,19 @@
+"""Flax building blocks shared by several systems.
+
+  transformer     positions, multi-head self-attention, the FFT layer (ParaLip, baselines)
+  conv            conv / transposed conv + BatchNorm + activation with PyTorch semantics
+  audio_encoder   Wav2Lip's audio encoder (80 x 16 mel window -> 512-vector) and its blocks
+  discriminators  ParaLip's frame discriminator, the DCK patch discriminator
+"""
+
+from lipjax._lazy import attach
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "transformer": ["FFTLayer", "MultiHeadSelfAttention", "ConvFeedForward",
+                    "positions_from_mask", "sinusoidal_positions", "zero_padded_rows"],
+    "conv": ["ConvNormAct", "ConvTransposeNormAct", "PhaseConvTranspose",
+             "channels_first_flatten", "channels_first_unflatten"],
+    "audio_encoder": ["AudioEncoder", "ConvBlockSpec", "ConvNormBlock"],
+    "discriminators": ["FrameDiscriminator", "FrameDiscriminatorConfig", "DCKDiscriminator",
+                       "DCKDiscriminatorConfig"],
+})

@@ -1,0 +1,208 @@
+"""Image blocks: conv / transposed conv + BatchNorm + activation with PyTorch semantics, and
+PyTorch-order flattening.
+
+Used by ParaLip's identity encoder and video decoder (and so by its baselines) and mapped tensor
+by tensor onto PyTorch checkpoints (docstrings give the correspondence). Images are NHWC.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import einops
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from lipjax.ops.conv_transpose import conv_transpose
+
+__all__ = [
+    "ConvNormAct",
+    "ConvTransposeNormAct",
+    "PhaseConvTranspose",
+    "conv_transpose_padding",
+    "channels_first_flatten",
+    "channels_first_unflatten",
+]
+
+
+def _batch_norm(
+    *, train: bool, momentum: float, epsilon: float, axis_name: Optional[str], name: str
+) -> nn.BatchNorm:
+    """BatchNorm with running statistics in `batch_stats`, updated only when training.
+
+    flax `momentum` is the weight of the old running value: PyTorch momentum 0.1 = flax 0.9.
+    """
+    return nn.BatchNorm(
+        use_running_average=not train,
+        momentum=momentum,
+        epsilon=epsilon,
+        axis_name=axis_name,
+        name=name,
+    )
+
+
+class ConvNormAct(nn.Module):
+    """`Conv2d -> BatchNorm -> activation` (NHWC), PyTorch-style symmetric integer padding.
+
+    Checkpoint correspondence (`conv_norm.0` / `conv_norm.1` in the official state dict):
+      `conv/kernel [kh, kw, Cin, Cout]` = `weight [Cout, Cin, kh, kw]` permuted (2, 3, 1, 0);
+      `conv/bias` = `bias`; `norm/{scale,bias}` = BatchNorm `{weight,bias}`;
+      `batch_stats: norm/{mean,var}` = `running_{mean,var}`.
+
+    Attributes:
+      features: output channels.
+      kernel_size: square kernel size.
+      stride: stride in both axes.
+      padding: zero padding on every side (PyTorch `padding=`).
+      use_norm: BatchNorm after the conv.
+      activation: applied last (None for a plain conv + norm).
+      bn_momentum, bn_epsilon, bn_axis_name: BatchNorm settings (axis_name for cross-device
+        statistics under pmap/shard_map).
+    """
+
+    features: int
+    kernel_size: int = 5
+    stride: int = 1
+    padding: int = 2
+    use_norm: bool = True
+    activation: Optional[str] = "relu"
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+    bn_axis_name: Optional[str] = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool, mask: Optional[jax.Array] = None) -> jax.Array:
+        """Args: x `[N, H, W, Cin]`; mask optional bool `[N, 1, 1, 1]`-broadcastable rows that count
+        in the batch statistics. Returns `[N, H', W', features]`."""
+        pad = ((self.padding, self.padding), (self.padding, self.padding))
+        k = (self.kernel_size, self.kernel_size)
+        x = nn.Conv(self.features, k, strides=(self.stride, self.stride), padding=pad, name="conv")(x)
+        if self.use_norm:
+            norm = _batch_norm(
+                train=train,
+                momentum=self.bn_momentum,
+                epsilon=self.bn_epsilon,
+                axis_name=self.bn_axis_name,
+                name="norm",
+            )
+            x = norm(x, mask=None if mask is None else jnp.broadcast_to(mask, x.shape))
+        return _activate(x, self.activation)
+
+
+def conv_transpose_padding(kernel_size: int, padding: int, output_padding: int) -> tuple[int, int]:
+    """Low/high padding of the stride-dilated input that reproduces PyTorch `ConvTranspose2d`.
+
+    PyTorch's output size is `(n - 1) * s - 2p + k + output_padding`; as a convolution of the
+    dilated input with the flipped kernel this is padding `(k - 1 - p, k - 1 - p + output_padding)`.
+    """
+    low = kernel_size - 1 - padding
+    return low, low + output_padding
+
+
+class PhaseConvTranspose(nn.Module):
+    """PyTorch `ConvTranspose2d` with bias, through `lipjax.ops.conv_transpose` (phase split).
+
+    Parameters are those of flax `nn.ConvTranspose(transpose_kernel=True)` with the padding of
+    `conv_transpose_padding`: `kernel [k, k, features, Cin]` (LeCun-normal) and `bias [features]`
+    (zeros), and the outputs agree; only the computation differs (no multiplications by the
+    zeros of a dilated input: 3-24x faster on the CPU, `benchmarks/conv_transpose.py`).
+    """
+
+    features: int
+    kernel_size: int
+    stride: int
+    padding: int
+    output_padding: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k = self.kernel_size
+        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                            (k, k, self.features, x.shape[-1]), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        y = conv_transpose(x, kernel.astype(x.dtype), stride=self.stride, padding=self.padding,
+                           output_padding=self.output_padding)
+        return y + bias.astype(y.dtype)
+
+
+class ConvTransposeNormAct(nn.Module):
+    """`ConvTranspose2d -> BatchNorm -> activation` with PyTorch semantics (NHWC).
+
+    With kernel 5, stride 2, padding 2, output_padding 1 the spatial size doubles exactly.
+
+    Checkpoint correspondence (`trans_conv.0` / `trans_conv.1` in the official state dict):
+      `conv/kernel [kh, kw, Cout, Cin]` = `weight [Cin, Cout, kh, kw]` permuted (2, 3, 1, 0)
+      (`transpose_kernel=True`: the kernel is stored as the forward conv's and flipped by lax,
+      like PyTorch); `conv/bias` = `bias`; `norm/*` as in `ConvNormAct`.
+
+    Attributes:
+      features: output channels.
+      kernel_size, stride, padding, output_padding: PyTorch `ConvTranspose2d` arguments.
+      use_norm, activation, bn_momentum, bn_epsilon, bn_axis_name: as in `ConvNormAct`.
+    """
+
+    features: int
+    kernel_size: int = 5
+    stride: int = 2
+    padding: int = 2
+    output_padding: int = 1
+    use_norm: bool = True
+    activation: Optional[str] = "relu"
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+    bn_axis_name: Optional[str] = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool, mask: Optional[jax.Array] = None) -> jax.Array:
+        """Args: x `[N, H, W, Cin]`; mask as in `ConvNormAct`. Returns `[N, H*s, W*s, features]`
+        (for the doubling configuration)."""
+        x = PhaseConvTranspose(self.features, self.kernel_size, self.stride, self.padding,
+                               self.output_padding, name="conv")(x)
+        if self.use_norm:
+            norm = _batch_norm(
+                train=train,
+                momentum=self.bn_momentum,
+                epsilon=self.bn_epsilon,
+                axis_name=self.bn_axis_name,
+                name="norm",
+            )
+            x = norm(x, mask=None if mask is None else jnp.broadcast_to(mask, x.shape))
+        return _activate(x, self.activation)
+
+
+_ACTIVATIONS = {
+    "relu": nn.relu,
+    "leaky_relu_0.2": lambda x: nn.leaky_relu(x, 0.2),
+    "tanh": jnp.tanh,
+}
+
+
+def _activate(x: jax.Array, activation: Optional[str]) -> jax.Array:
+    if activation is None:
+        return x
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; use one of {sorted(_ACTIVATIONS)} or None")
+    return _ACTIVATIONS[activation](x)
+
+
+def channels_first_flatten(x: ArrayLike) -> jax.Array:
+    """Flattens NHWC maps in PyTorch's NCHW order: `[N, H, W, C] -> [N, C*H*W]`.
+
+    Keeping PyTorch's order makes the following Linear a plain transpose of the PyTorch weight.
+    """
+    return einops.rearrange(jnp.asarray(x), "n h w c -> n (c h w)")
+
+
+def channels_first_unflatten(x: ArrayLike, *, shape: Sequence[int]) -> jax.Array:
+    """Inverse of `channels_first_flatten`: `[N, C*H*W]` viewed as `[N, C, H, W]` -> NHWC.
+
+    Args:
+      x: `[N, C*H*W]`.
+      shape: `(H, W, C)` of the result.
+    """
+    height, width, channels = shape
+    return einops.rearrange(jnp.asarray(x), "n (c h w) -> n h w c", c=channels, h=height,
+                            w=width)
+

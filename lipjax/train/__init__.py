@@ -1,1 +1,0 @@
-"""Training: train state, per-device steps, device wrappers, checkpoints, the train loop."""

@@ -1,0 +1,112 @@
+"""Tests for lipjax.nn.conv against NumPy implementations of PyTorch's conv semantics."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lipjax.nn import conv
+
+
+def np_conv2d(x, kernel, bias, stride, pad):
+    """x [H, W, Cin], kernel [kh, kw, Cin, Cout]: PyTorch Conv2d semantics."""
+    kh, kw = kernel.shape[:2]
+    xp = np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
+    oh = (xp.shape[0] - kh) // stride + 1
+    ow = (xp.shape[1] - kw) // stride + 1
+    out = np.zeros((oh, ow, kernel.shape[3]))
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[i * stride : i * stride + kh, j * stride : j * stride + kw]
+            out[i, j] = np.einsum("hwc,hwco->o", patch, kernel)
+    return out + bias
+
+
+def np_conv_transpose2d(x, weight, bias, stride, pad, output_pad):
+    """PyTorch ConvTranspose2d by scatter-add. x [H, W, Cin]; weight [Cin, Cout, kh, kw] (torch)."""
+    cin, cout, kh, kw = weight.shape
+    h, w = x.shape[:2]
+    full = np.zeros(((h - 1) * stride + kh + output_pad, (w - 1) * stride + kw + output_pad, cout))
+    for i in range(h):
+        for j in range(w):
+            full[i * stride : i * stride + kh, j * stride : j * stride + kw] += np.einsum(
+                "c,cohw->hwo", x[i, j], weight
+            )
+    oh = (h - 1) * stride - 2 * pad + kh + output_pad
+    ow = (w - 1) * stride - 2 * pad + kw + output_pad
+    return full[pad : pad + oh, pad : pad + ow] + bias
+
+
+def test_conv_norm_act_conv_matches_pytorch_semantics(rng):
+    x = rng.normal(size=(2, 8, 12, 3)).astype(np.float32)
+    module = conv.ConvNormAct(4, kernel_size=5, stride=2, padding=2, use_norm=False, activation=None)
+    params = module.init(jax.random.key(0), x, train=False)
+    got = np.asarray(module.apply(params, x, train=False))
+    p = jax.tree.map(np.asarray, params["params"]["conv"])
+    p["bias"] = rng.normal(size=4)
+    got = np.asarray(module.apply({"params": {"conv": p}}, x, train=False))
+    assert got.shape == (2, 4, 6, 4)
+    for b in range(2):
+        np.testing.assert_allclose(got[b], np_conv2d(x[b], p["kernel"], p["bias"], 2, 2), atol=1e-4)
+
+
+def test_conv_transpose_doubles_and_matches_pytorch_semantics(rng):
+    x = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
+    module = conv.ConvTransposeNormAct(6, use_norm=False, activation=None)
+    params = module.init(jax.random.key(0), x, train=False)
+    p = jax.tree.map(np.asarray, params["params"]["conv"])
+    p["bias"] = rng.normal(size=6).astype(np.float32)
+    got = np.asarray(module.apply({"params": {"conv": p}}, x, train=False))
+    assert got.shape == (2, 6, 8, 6)
+    torch_weight = np.transpose(p["kernel"], (3, 2, 0, 1))  # flax [kh, kw, O, I] -> torch [I, O, kh, kw]
+    for b in range(2):
+        np.testing.assert_allclose(got[b], np_conv_transpose2d(x[b], torch_weight, p["bias"], 2, 2, 1), atol=1e-4)
+
+
+def test_phase_conv_transpose_has_flax_conv_transpose_parameters_and_outputs(rng):
+    x = rng.normal(size=(2, 5, 3, 4)).astype(np.float32)
+    ours = conv.PhaseConvTranspose(6, 5, 2, 2, 1)
+    pad = conv.conv_transpose_padding(5, 2, 1)
+    theirs = nn.ConvTranspose(6, (5, 5), strides=(2, 2), padding=(pad, pad), transpose_kernel=True)
+    params = ours.init(jax.random.key(0), x)
+    shapes = jax.tree.map(np.shape, theirs.init(jax.random.key(0), x))
+    assert jax.tree.map(np.shape, params) == shapes
+    params = jax.tree.map(lambda a: rng.normal(size=a.shape).astype(np.float32), params)
+    np.testing.assert_allclose(ours.apply(params, x), theirs.apply(params, x), atol=1e-4)
+
+
+def test_batch_norm_block_updates_stats_only_in_training(rng):
+    x = rng.normal(loc=3.0, size=(4, 6, 6, 2)).astype(np.float32)
+    module = conv.ConvNormAct(3, kernel_size=3, padding=1)
+    variables = module.init(jax.random.key(0), x, train=False)
+    _, frozen = module.apply(variables, x, train=False, mutable=["batch_stats"])
+    _, updated = module.apply(variables, x, train=True, mutable=["batch_stats"])
+    same = jax.tree.map(np.array_equal, variables["batch_stats"], frozen["batch_stats"])
+    assert all(jax.tree.leaves(same))
+    assert not np.allclose(variables["batch_stats"]["norm"]["mean"], updated["batch_stats"]["norm"]["mean"])
+
+
+def test_batch_norm_mask_excludes_rows_from_statistics(rng):
+    x = rng.normal(size=(4, 5, 5, 2)).astype(np.float32)
+    garbage = x.copy()
+    garbage[2:] = 100.0
+    module = conv.ConvNormAct(3, kernel_size=3, padding=1, activation=None)
+    variables = module.init(jax.random.key(0), x, train=False)
+    mask = np.array([1, 1, 0, 0], bool)[:, None, None, None]
+    out_a, _ = module.apply(variables, x, train=True, mask=mask, mutable=["batch_stats"])
+    out_b, _ = module.apply(variables, garbage, train=True, mask=mask, mutable=["batch_stats"])
+    np.testing.assert_allclose(out_a[:2], out_b[:2], atol=1e-5)
+
+
+def test_channels_first_flatten_roundtrip_and_order(rng):
+    x = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
+    flat = np.asarray(conv.channels_first_flatten(x))
+    np.testing.assert_array_equal(flat, np.transpose(x, (0, 3, 1, 2)).reshape(2, -1))
+    np.testing.assert_array_equal(conv.channels_first_unflatten(flat, shape=(3, 4, 5)), x)
+
+
+def test_unknown_activation_is_rejected():
+    module = conv.ConvNormAct(2, activation="swish")
+    with pytest.raises(ValueError, match="unknown activation"):
+        module.init(jax.random.key(0), jnp.zeros((1, 4, 4, 1)), train=False)
