@@ -15,6 +15,9 @@ venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The conversion tests compare with PyTorch: a CPU build, pinned so that pip takes the local
+	# wheel instead of a CUDA download; without it those tests skip with a reason.
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0' || echo "torch unavailable: the checkpoint-conversion tests will skip"
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 

@@ -4,6 +4,7 @@
     lipjax train | evaluate             any system, from a config     (lipjax.training.cli)
     lipjax lip                          text -> lip video (ParaLip)   (lipjax.paralip.cli)
     lipjax talk                         video + audio -> lip-synced   (lipjax.dck.cli)
+    lipjax convert                      PyTorch checkpoint -> workdir (lipjax.convert.cli)
 
 Each subcommand comes from a *registrar* in the package it belongs to: a function
 `register(subparsers) -> None` that adds one parser and sets `handler=<function(args) -> int>`.
@@ -22,6 +23,7 @@ import sys
 from typing import Callable, Sequence
 
 from lipjax import __version__
+from lipjax.convert.cli import register_convert
 from lipjax.data.cli import register_data
 from lipjax.dck.cli import register_talk
 from lipjax.errors import LipjaxError
@@ -35,6 +37,7 @@ Registrar = Callable[[argparse._SubParsersAction], None]
 
 REGISTRARS: tuple[Registrar, ...] = (
     register_data, register_train, register_evaluate, register_lip, register_talk,
+    register_convert,
 )
 
 _EXIT_ERROR = 2

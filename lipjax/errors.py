@@ -18,6 +18,7 @@ __all__ = [
     "AudioError",
     "VideoError",
     "CheckpointError",
+    "ConversionError",
     "TrainingDivergedError",
 ]
 
@@ -57,6 +58,11 @@ class VideoError(LipjaxError, ValueError):
 
 class CheckpointError(LipjaxError, FileNotFoundError):
     """A checkpoint directory is missing, empty, or does not match the model."""
+
+
+class ConversionError(CheckpointError):
+    """A published checkpoint does not match the lipjax model it is imported into (the message
+    lists every missing, unexpected or wrongly shaped tensor), or cannot be read."""
 
 
 class TrainingDivergedError(LipjaxError, RuntimeError):

@@ -32,6 +32,8 @@ __all__ = [
     "System",
     "SYSTEM_ALIASES",
     "system_class",
+    "TRAINABLE",
+    "RESTORABLE",
     "system_path",
     "make_system",
     "dataclass_from_config",
@@ -131,11 +133,23 @@ def system_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def system_class(config: ml_collections.ConfigDict | str) -> type:
+# What a class must have to train (a `System`) and what restoring a generator needs: a
+# converted workdir of a network lipjax does not train (SyncNet v2) names such a smaller class.
+TRAINABLE = ("from_config", "generator_from_config", "init_variables", "example_batch",
+             "evaluate")
+RESTORABLE = ("generator_from_config",)
+
+
+def system_class(config: ml_collections.ConfigDict | str, *,
+                 require: tuple[str, ...] = TRAINABLE) -> type:
     """The system class a config (or an import path / old name) names.
 
+    Args:
+      config: a config with a `system` field, or the path / old name itself.
+      require: the methods the class must have (`TRAINABLE`, or `RESTORABLE` for inference).
+
     Raises:
-      ConfigError: no `system` field, an unimportable path, or a class that is not a `System`.
+      ConfigError: no `system` field, an unimportable path, or a class without `require`.
     """
     name = config if isinstance(config, str) else config.get("system")
     if not isinstance(name, str) or not name:
@@ -151,8 +165,7 @@ def system_class(config: ml_collections.ConfigDict | str) -> type:
         raise ConfigError(f"config.system {name!r} is not an importable class; use an import "
                           f"path such as 'lipjax.paralip.ParaLipSystem' (old names: "
                           f"{', '.join(sorted(SYSTEM_ALIASES))})")
-    missing = [m for m in ("from_config", "generator_from_config", "init_variables",
-                           "example_batch", "evaluate") if not hasattr(cls, m)]
+    missing = [m for m in require if not hasattr(cls, m)]
     if missing:
         raise ConfigError(f"{path} is not a lipjax System (missing {', '.join(missing)}); see "
                           "lipjax.training.System")

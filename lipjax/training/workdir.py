@@ -29,7 +29,7 @@ from lipjax.errors import CheckpointError, ConfigError
 from lipjax.files import write_atomic
 from lipjax.overrides import apply_overrides
 from lipjax.training.checkpoint import Checkpointer
-from lipjax.training.system import system_class
+from lipjax.training.system import RESTORABLE, system_class
 
 __all__ = [
     "CONFIG_FILE",
@@ -143,7 +143,8 @@ class RestoredGenerator:
 
     Attributes:
       config: the run's config (with any overrides applied).
-      system_class: the `System` class `config.system` names.
+      system_class: the class `config.system` names (a `System`, or for networks lipjax only
+        runs, a class with `generator_from_config`).
       module: the generator (`system_class.generator_from_config(config)`).
       variables: its flax variables (`params`, and `batch_stats` if it has BatchNorm), on the
         default device.
@@ -166,7 +167,7 @@ def restore_generator(workdir: str | os.PathLike, *, overrides: Sequence[str] = 
         importable system, or an override is invalid.
     """
     config = apply_overrides(read_config(workdir), overrides)
-    cls = system_class(config)
+    cls = system_class(config, require=RESTORABLE)
     checkpointer = Checkpointer(checkpoint_dir(workdir), async_save=False, create=False)
     try:
         variables, restored_step = checkpointer.restore_generator(step)
