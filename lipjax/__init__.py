@@ -3,7 +3,8 @@
 Systems (one package each, on a shared core; docs/ARCHITECTURE.md):
   lipjax.paralip     ParaLip text-to-lip (Liu et al., AAAI 2022): `ParaLipSystem`, `LipGenerator`
   lipjax.baselines   its autoregressive baselines: `TransformerT2LSystem`, `DualLipSystem`
-  lipjax.dck         DCK lip sync (IEEE TMM 2022): `DCKSystem`, `TalkingFaceGenerator`, `talk`
+  lipjax.dck         DCK lip sync (IEEE TMM 2022): `DCKSystem`, `TalkingFaceGenerator`
+  lipjax.lipsync     the `talk` pipeline any face editor (DCK, Wav2Lip) runs in
   lipjax.landmarks   mouth-landmark regressor for the LMD metric
 
 Shared core:
@@ -34,7 +35,7 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "baselines.system": ["TransformerT2LSystem", "DualLipSystem"],
     "dck.system": ["DCKSystem"],
     "dck.generator": ["TalkingFaceGenerator"],
-    "dck.pipeline": ["talk"],
+    "lipsync.pipeline": ["talk"],
 }, submodules=("errors", "ops", "nn", "losses", "metrics", "text", "audio", "video", "face",
                "overrides", "files", "training", "data", "landmarks", "paralip", "baselines",
-               "dck", "cli"))
+               "dck", "lipsync", "convert", "cli"))

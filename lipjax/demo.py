@@ -9,7 +9,7 @@
    baseline, and writes generated-vs-ground-truth test videos (predicted durations) and a
    contact sheet.
 3. Trains the DCK talking-face model (experiments/configs/dck_synthetic.py) and lip-syncs a
-   synthetic talking-face test video to the audio of its pair partner with `lipjax.dck.pipeline`,
+   synthetic talking-face test video to the audio of its pair partner with `lipjax.lipsync.talk`,
    writing input | output side by side with the driving audio.
 4. Writes demo_out/metrics.json with every number.
 """
@@ -113,7 +113,8 @@ def run_paralip(out: str, data_dir: str, steps: int | None, progress: bool,
 def run_dck(out: str, data_dir: str, steps: int | None, progress: bool) -> dict:
     import tempfile
 
-    from lipjax.dck import TalkingFaceGenerator, talk
+    from lipjax.dck import TalkingFaceGenerator
+    from lipjax.lipsync import talk
     from lipjax.data.builders import load_source
     from lipjax.video import read_video, write_video
 

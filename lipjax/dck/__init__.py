@@ -5,10 +5,9 @@ convolution kernels", IEEE TMM 2022): a face video + audio -> the same video, li
              frame from the audio, with attention-mask blending; `DCKConfig`
   system     `DCKSystem`: both directions of a talking-face pair, L_adv + 10 L1
   generator  `TalkingFaceGenerator`: the trained generator with its audio front end, jitted
-  pipeline   `talk` / `lip_sync` / `track_faces`: detection, crops, paste-back, mp4 + audio
-  cli        `lipjax talk`
 
-Pair building for training lives in `lipjax.data.pairs`.
+`lipjax talk` runs it through `lipjax.lipsync` (shared with Wav2Lip); pair building for
+training lives in `lipjax.data.pairs`.
 """
 
 from lipjax._lazy import attach
@@ -16,7 +15,5 @@ from lipjax._lazy import attach
 __getattr__, __dir__, __all__ = attach(__name__, {
     "model": ["DCKGenerator", "DCKConfig", "DCKOutput", "blend"],
     "system": ["DCKSystem", "model_config", "discriminator_config", "mel_config"],
-    "generator": ["TalkingFaceGenerator", "dck_model_config"],
-    "pipeline": ["talk", "lip_sync", "track_faces", "TalkReport", "output_frame_count",
-                 "ping_pong_indices", "pad_boxes", "DEFAULT_BOX_PADDING"],
+    "generator": ["TalkingFaceGenerator", "dck_model_config", "DCK_FACE_BOXES"],
 })

@@ -1,5 +1,5 @@
 """`TalkingFaceGenerator`: a trained DCK generator with the audio front end it was trained on,
-jitted for fixed-size batches of face crops (what `lipjax.dck.pipeline.talk` runs per video).
+jitted for fixed-size batches of face crops (what `lipjax.lipsync.talk` runs per video).
 
     generator = TalkingFaceGenerator.from_checkpoint("runs/dck")
     edited = generator(face_crops, generator.mel_windows(wav, len(face_crops), fps=25.0))
@@ -23,9 +23,13 @@ from lipjax.dck.model import DCKConfig, DCKGenerator
 from lipjax.dck.system import mel_config
 from lipjax.errors import ConfigError, InputError
 from lipjax.training.system import system_class
-from lipjax.training.workdir import restore_generator
+from lipjax.lipsync.faces import FaceBoxOptions
+from lipjax.training.workdir import RestoredGenerator, restore_generator
 
-__all__ = ["TalkingFaceGenerator", "dck_model_config"]
+__all__ = ["TalkingFaceGenerator", "dck_model_config", "DCK_FACE_BOXES"]
+
+# The Haar box ends just below the mouth: 10% more at the bottom puts the chin in the crop.
+DCK_FACE_BOXES = FaceBoxOptions(padding=(0.0, 0.0, 0.0, 0.1))
 
 
 def dck_model_config(config: DCKConfig | ml_collections.ConfigDict) -> DCKConfig:
@@ -70,12 +74,14 @@ class TalkingFaceGenerator:
         self.mel_config = mel_config if mel_config is not None else MelConfig()
         self.mel_window = int(mel_window)
         self.mel_center = bool(mel_center)
+        self.face_boxes = DCK_FACE_BOXES
         self.traces = 0  # compilations so far (a whole video compiles once per batch size)
         self._compiled: dict[int, Any] = {}
 
-        def edit(variables: Any, frames: jax.Array, mel: jax.Array) -> jax.Array:
+        def edit(variables: Any, frames: jax.Array, mel: jax.Array) -> tuple[jax.Array, ...]:
             self.traces += 1
-            return self.model.apply(variables, frames, mel, train=False).frame
+            out = self.model.apply(variables, frames, mel, train=False)
+            return out.frame, out.motion, out.alpha
 
         self._edit = jax.jit(edit)
 
@@ -86,7 +92,11 @@ class TalkingFaceGenerator:
         The audio front end (`config.data.mel`, `mel_window`, `center_mel_windows`) is the one
         the run trained with unless given in `kwargs`.
         """
-        restored = restore_generator(workdir)
+        return cls.from_restored(restore_generator(workdir), **kwargs)
+
+    @classmethod
+    def from_restored(cls, restored: RestoredGenerator, **kwargs: Any) -> "TalkingFaceGenerator":
+        """From a restored DCK workdir (`lipjax.training.workdir.restore_generator`)."""
         config = restored.config
         kwargs.setdefault("mel_config", mel_config(config))
         kwargs.setdefault("mel_window", int(config.data.get("mel_window", 16)))
@@ -97,6 +107,11 @@ class TalkingFaceGenerator:
     def image_size(self) -> int:
         """Side of the square face crops the generator edits."""
         return self.model_config.image_size
+
+    @property
+    def sample_rate(self) -> int:
+        """The audio rate of its mel spectrogram."""
+        return self.mel_config.sample_rate
 
     def compile(self, batch_size: int) -> float:
         """Compiles the batch function for `batch_size` ahead of time; returns the seconds spent
@@ -114,16 +129,8 @@ class TalkingFaceGenerator:
         ).compile()
         return time.perf_counter() - start
 
-    def edit_batch(self, crops: np.ndarray, mel: np.ndarray, *, batch_size: int) -> np.ndarray:
-        """Edits up to `batch_size` face crops (zero-padded to exactly `batch_size`).
-
-        Args:
-          crops: float32 `[n, S, S, 3]` in [0, 1], n <= batch_size, S = `image_size`.
-          mel: float32 `[n, num_mels, mel_window]` mel windows of the same frames.
-
-        Returns:
-          float32 `[n, S, S, 3]` in [0, 1].
-        """
+    def _run(self, crops: np.ndarray, mel: np.ndarray, batch_size: int) -> tuple[np.ndarray, ...]:
+        """(frame, motion, alpha) of up to `batch_size` crops, zero-padded to `batch_size`."""
         crops = np.asarray(crops, np.float32)
         mel = np.asarray(mel, np.float32)
         size, count = self.image_size, len(crops)
@@ -134,12 +141,34 @@ class TalkingFaceGenerator:
                 f"got {crops.shape} and {mel.shape}")
         if not 1 <= count <= batch_size:
             raise InputError(f"need 1 <= n <= batch_size = {batch_size} crops, got {count}")
+        if not (np.all(np.isfinite(crops)) and np.all(np.isfinite(mel))):
+            raise InputError("face crops and mel windows must be finite (no NaN or inf)")
         self.compile(batch_size)
         pad = batch_size - count
         if pad:
             crops = np.concatenate([crops, np.zeros((pad, *crops.shape[1:]), np.float32)])
             mel = np.concatenate([mel, np.zeros((pad, *mel.shape[1:]), np.float32)])
-        return np.asarray(self._compiled[batch_size](self.variables, crops, mel))[:count]
+        outputs = self._compiled[batch_size](self.variables, crops, mel)
+        return tuple(np.asarray(x)[:count] for x in outputs)
+
+    def edit_batch(self, crops: np.ndarray, mel: np.ndarray, *, batch_size: int) -> np.ndarray:
+        """Edits up to `batch_size` face crops (zero-padded to exactly `batch_size`).
+
+        Args:
+          crops: float32 `[n, S, S, 3]` in [0, 1], n <= batch_size, S = `image_size`.
+          mel: float32 `[n, num_mels, mel_window]` mel windows of the same frames.
+
+        Returns:
+          float32 `[n, S, S, 3]` in [0, 1]: the blended crops.
+        """
+        return self._run(crops, mel, batch_size)[0]
+
+    def edit_layers(self, crops: np.ndarray, mel: np.ndarray, *, batch_size: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """The model's motion image `[n, S, S, 3]` and blending mask `[n, S, S, 1]` (all ones
+        for the without-blending ablation), for compositing at the frame's resolution."""
+        _, motion, alpha = self._run(crops, mel, batch_size)
+        return motion, alpha
 
     def __call__(self, crops: np.ndarray, mel: np.ndarray, *, batch_size: int = 16,
                  progress: bool = False) -> np.ndarray:

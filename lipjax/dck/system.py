@@ -83,6 +83,13 @@ class DCKSystem:
         return DCKGenerator(model_config(config))
 
     @classmethod
+    def face_editor(cls, restored: Any, **kwargs: Any) -> Any:
+        """The `lipjax.lipsync.FaceEditor` of a restored DCK workdir (what `lipjax talk` runs)."""
+        from lipjax.dck.generator import TalkingFaceGenerator
+
+        return TalkingFaceGenerator.from_restored(restored, **kwargs)
+
+    @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> "DCKSystem":
         weights = {k: float(config.loss[k]) for k in ("l1", "adv")}
         model = model_config(config)

@@ -16,6 +16,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 
 from lipjax.errors import CheckpointError
+from lipjax.interrupts import deferred_interrupts
 
 __all__ = ["Checkpointer", "GENERATOR_COLLECTIONS"]
 
@@ -51,12 +52,13 @@ class Checkpointer:
              config: ml_collections.ConfigDict | None = None, force: bool = True) -> None:
         meta = {"step": int(step), "pipeline": pipeline_state or {},
                 "config": json.loads(config.to_json_best_effort()) if config is not None else {}}
-        self._manager.save(
-            int(step),
-            args=ocp.args.Composite(**{_STATE: ocp.args.StandardSave(jax.device_get(state)),
-                                       _META: ocp.args.JsonSave(meta)}),
-            force=force,
-        )
+        with deferred_interrupts():  # a Ctrl-C inside orbax's writer threads can crash them
+            self._manager.save(
+                int(step),
+                args=ocp.args.Composite(**{_STATE: ocp.args.StandardSave(jax.device_get(state)),
+                                           _META: ocp.args.JsonSave(meta)}),
+                force=force,
+            )
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -70,9 +72,10 @@ class Checkpointer:
         step = self._step_or_latest(step)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, jax.device_get(target))
         try:
-            restored = self._manager.restore(
-                step, args=ocp.args.Composite(**{_STATE: ocp.args.StandardRestore(abstract),
-                                                 _META: ocp.args.JsonRestore()}))
+            with deferred_interrupts():
+                restored = self._manager.restore(
+                    step, args=ocp.args.Composite(**{_STATE: ocp.args.StandardRestore(abstract),
+                                                     _META: ocp.args.JsonRestore()}))
         except (ValueError, KeyError, TypeError) as e:
             raise CheckpointError(
                 f"checkpoint {self.directory} step {step} does not match the model built from "
@@ -105,8 +108,9 @@ class Checkpointer:
         # which would clash with this checkpointer's StandardSave / StandardRestore.
         reader = ocp.CheckpointManager(self.directory, item_names=(_STATE,))
         try:
-            restored = reader.restore(step, args=ocp.args.Composite(**{
-                _STATE: ocp.args.PyTreeRestore(item=target, partial_restore=True)}))
+            with deferred_interrupts():
+                restored = reader.restore(step, args=ocp.args.Composite(**{
+                    _STATE: ocp.args.PyTreeRestore(item=target, partial_restore=True)}))
         finally:
             reader.close()
         return dict(restored[_STATE]["generator"]), step
@@ -120,8 +124,10 @@ class Checkpointer:
         return step
 
     def wait(self) -> None:
-        self._manager.wait_until_finished()
+        with deferred_interrupts():
+            self._manager.wait_until_finished()
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
-        self._manager.close()
+        with deferred_interrupts():
+            self._manager.wait_until_finished()
+            self._manager.close()

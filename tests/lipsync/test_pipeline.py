@@ -1,4 +1,4 @@
-"""Tests of lipjax.dck.pipeline (the DCK video pipeline) on short synthetic talking-face clips.
+"""Tests of lipjax.lipsync.pipeline (the lip-sync video pipeline, here with a DCK model) on short synthetic talking-face clips.
 
 The generator is a tiny 64x64 DCK model with random (rbg-keyed) parameters: it changes the pixels
 of every crop, which is all the pipeline tests need. References are brute force (frame looping,
@@ -12,6 +12,7 @@ import json
 import math
 import os
 
+import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,12 +24,13 @@ from hypothesis import strategies as st
 from lipjax import cli
 from lipjax.data.synthetic.talking_faces import TalkingFacesConfig, generate_pairs
 from lipjax.errors import AudioError, InputError, NoFaceError, VideoError
-from lipjax.face import box_to_pixels, crop_and_resize, detect_face_boxes, paste_back
+from lipjax.face import box_to_pixels, crop_and_resize, detect_face_boxes
 from lipjax.nn.audio_encoder import ConvBlockSpec
 from lipjax.dck.model import DCKConfig, DCKGenerator
 from lipjax.dck.generator import TalkingFaceGenerator
-from lipjax.dck.pipeline import (
-    lip_sync, output_frame_count, pad_boxes, ping_pong_indices, talk, track_faces)
+from lipjax.dck.generator import DCK_FACE_BOXES
+from lipjax.lipsync.faces import FaceBoxOptions, track_faces
+from lipjax.lipsync.pipeline import lip_sync, output_frame_count, ping_pong_indices, talk
 from lipjax.video import probe, read_video, write_video
 from tests._paths import CONFIGS
 
@@ -134,16 +136,6 @@ def test_output_frame_count_is_the_floor_of_audio_seconds_times_fps(num_samples,
         assert output_frame_count(num_samples, sample_rate=SAMPLE_RATE, fps=fps) == exact
 
 
-def test_pad_boxes_grows_each_side_by_its_fraction():
-    boxes = np.array([[10.0, 20.0, 50.0, 100.0], [0.0, 0.0, 10.0, 10.0]])
-    got = pad_boxes(boxes, padding=(0.1, 0.25, 0.5, -0.1))
-    np.testing.assert_allclose(got, [[6.0, 0.0, 70.0, 92.0], [-1.0, -2.5, 15.0, 9.0]])
-
-
-# ---------------------------------------------------------------------------------------------
-# Frame level: exact checks before any encoding
-
-
 def _inside(box, shape, margin: int = 0) -> np.ndarray:
     """Pixels of the rounded box, grown by `margin` pixels on every side."""
     x0, y0, x1, y1 = np.asarray(box_to_pixels(box)) + np.array([-1, -1, 1, 1]) * margin
@@ -154,7 +146,7 @@ def _inside(box, shape, margin: int = 0) -> np.ndarray:
 
 def test_lip_sync_edits_only_face_boxes_of_detected_frames(generator, pair):
     frames = pair["frames_a"][:8]
-    boxes, detected = track_faces(frames)
+    boxes, detected = track_faces(frames, DCK_FACE_BOXES)
     assert detected.sum() >= 4, "the Haar cascade should find the astronaut"
     detected = detected.copy()
     detected[2] = False  # as if the detector had missed this frame
@@ -177,10 +169,22 @@ def test_lip_sync_edits_only_face_boxes_of_detected_frames(generator, pair):
             continue
         inside = _inside(boxes[source], frames.shape[1:])
         np.testing.assert_array_equal(out[t][~inside], frames[source][~inside])
-        # Independent reference: this one frame, cropped, edited alone, pasted back.
+        # Independent reference: this one frame, cropped, edited alone, its motion image and
+        # mask upsampled to the box and blended with the frame's own pixels.
         crop = crop_and_resize(frames[source], boxes[source], (64, 64)).astype(np.float32) / 255
-        edited = model.apply(generator.variables, crop[None], mel[t][None]).frame[0]
-        expected = paste_back(frames[source], np.asarray(edited), boxes[source])
+        result = model.apply(generator.variables, crop[None], mel[t][None])
+        x0, y0, x1, y1 = box_to_pixels(boxes[source])
+        # (area averaging when the box is smaller than the crop, else bilinear)
+        how = cv2.INTER_AREA if (y1 - y0 < 64 or x1 - x0 < 64) else cv2.INTER_LINEAR
+        motion = cv2.resize(np.asarray(result.motion[0]), (x1 - x0, y1 - y0), interpolation=how)
+        alpha = cv2.resize(np.asarray(result.alpha[0]), (x1 - x0, y1 - y0),
+                           interpolation=how)[..., None]
+        region = (slice(max(y0, 0), y1), slice(max(x0, 0), x1))
+        local = (slice(max(y0, 0) - y0, y1 - y0), slice(max(x0, 0) - x0, x1 - x0))
+        expected = frames[source].copy()
+        blended = (frames[source][region] * (1 - alpha[local]) + 255 * motion[local]
+                   * alpha[local])
+        expected[region] = np.round(np.clip(blended, 0, 255)).astype(np.uint8)
         diff = np.abs(out[t].astype(int) - expected.astype(int))
         assert diff.max() <= 1, "batched output differs from the per-frame reference"
         changed += np.abs(out[t][inside].astype(int) - frames[source][inside]).mean() > 2
@@ -230,7 +234,7 @@ def test_talk_writes_the_audio_length_with_audio_and_untouched_background(genera
     _, found = detect_face_boxes(source)  # the same detector, run independently
     assert not found[list(files["blank"])].any()
     assert report.frames_without_face == int((~found[index]).sum()) >= 2
-    boxes, _ = track_faces(source)
+    boxes, _ = track_faces(source, DCK_FACE_BOXES)
     outside_err, inside_change = [], []
     for t, s in enumerate(index):
         diff = np.abs(output[t].astype(float) - source[s].astype(float))
@@ -298,6 +302,32 @@ def test_talk_rejects_bad_video_and_faceless_video(generator, files):
     with pytest.raises(InputError, match="batch_size"):
         talk(generator, files["video"], files["speech"], folder / "x.mp4", batch_size=0)
     assert not (folder / "x.mp4").exists()
+
+
+def test_talk_refuses_an_output_that_is_an_input(generator, files):
+    video_bytes = files["video"].read_bytes()
+    for out in (files["video"], files["speech"]):
+        with pytest.raises(InputError, match="would be overwritten"):
+            talk(generator, files["video"], files["speech"], out, progress=False)
+    assert files["video"].read_bytes() == video_bytes
+
+
+def test_talk_on_a_still_image_downscaled(generator, files, pair):
+    image = files["folder"] / "still.png"
+    frame = pair["frames_a"][0]
+    cv2.imwrite(str(image), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    out_path = files["folder"] / "still.mp4"
+    # Half size is too small for the Haar cascade's minimum face: a fixed box (Wav2Lip's --box).
+    x0, y0, x1, y1 = (int(v) // 2 for v in pair["face_boxes"][0])
+    report = talk(generator, image, files["speech"], out_path, batch_size=8, progress=False,
+                  fps=10.0, resize_factor=2,
+                  face_boxes=FaceBoxOptions(fixed_box=(y0, y1, x0, x1)))
+    assert report.frames_without_face == 0
+    info = probe(out_path)
+    audio_seconds = report.audio_seconds
+    assert report.fps == 10.0 and not report.looped
+    assert info.num_frames == report.frames_written == int(audio_seconds * 10)
+    assert (info.height, info.width) == (frame.shape[0] // 2, frame.shape[1] // 2)
 
 
 # ---------------------------------------------------------------------------------------------

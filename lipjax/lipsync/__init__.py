@@ -1,0 +1,16 @@
+"""Lip-syncing videos with any face editor (DCK, Wav2Lip): the pipeline behind `lipjax talk`.
+
+  editor    `FaceEditor` (what a model provides), `load_face_editor` (workdir or .pth)
+  faces     `FaceBoxOptions`, `track_faces`: detection, Wav2Lip's pads / box / smoothing
+  pipeline  `talk`, `lip_sync`, `TalkReport`, frame counts and looping
+  cli       `lipjax talk`
+"""
+
+from lipjax._lazy import attach
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "editor": ["FaceEditor", "load_face_editor"],
+    "faces": ["FaceBoxOptions", "track_faces", "pad_boxes", "add_pixel_pads", "forward_smooth"],
+    "pipeline": ["talk", "lip_sync", "TalkReport", "output_frame_count", "ping_pong_indices",
+                 "read_face_input"],
+})

@@ -1,0 +1,364 @@
+"""Lip-syncing a video: a face video (or still image) + driving audio -> the same video with the
+face's mouth edited to follow the audio, by the DCK talking face or Wav2Lip.
+
+Both papers' pipeline (DCK: Ye et al., IEEE TMM 2022, Sec. III; Wav2Lip: Prajwal et al., ACM MM
+2020): the face is detected in every frame, cropped and resized to the model's size (DCK 256x256
+in the paper, Wav2Lip 96x96), edited from the frame's audio window, resized back and pasted onto
+the full frame without blending.
+
+    report = talk("runs/dck", "face.mp4", "speech.wav", "out.mp4")
+    lipjax talk --checkpoint wav2lip_gan.pth --video face.mp4 --audio speech.wav --out out.mp4
+
+Pipeline (`talk`), with the decisions where the paper is silent:
+
+* The video is decoded at its own frame rate, in chunks (`lipjax.lipsync.source.FaceVideo`):
+  once to find the faces, once to edit them, so memory does not grow with the video's length;
+  a looped video is cached on disk (memory-mapped). The audio (a wav file, or the audio track
+  of any media file) is loaded at the model's rate, mono, for the model; the output carries
+  the user's original audio stream (copied, or re-encoded as AAC at its own rate and channels
+  where the container needs it).
+* The output lasts as long as the audio: `floor(audio_seconds * fps)` frames (audio shorter than
+  one video frame is an AudioError). A video shorter than that is looped back and forth
+  (ping-pong: 0, 1, ..., n-1, n-2, ..., 1, 0, 1, ...), which avoids the jump a plain repeat makes
+  at every wrap; a longer video is truncated. The driving audio is muxed in as is (16 kHz AAC);
+  the video ends within one frame of it.
+* Faces: OpenCV's Haar cascade per source frame, then the model's conventions
+  (`lipjax.lipsync.faces`: Wav2Lip's `--pads`, `--box`, `--nosmooth` and its smoothing; DCK's
+  10% bottom padding). Smoothing fills the gaps between detections by interpolation, but those
+  interpolated boxes are *not* used: a frame in which the detector found no face is written
+  unchanged and counted (`TalkReport.frames_without_face`, counted over output frames; Wav2Lip
+  stops instead). No face in any frame is a NoFaceError.
+* The generator runs jitted on fixed-size batches (the last one zero-padded), so a whole video
+  compiles exactly once per batch size; a tqdm bar shows progress.
+* Compositing (`lipjax.lipsync.composite`): an editor with a blending mask (DCK) is blended at
+  the frame's resolution, so pixels whose mask is 0 are unchanged bit for bit; one without
+  (Wav2Lip) is pasted into the box with its edge feathered. Pixels outside the box never change.
+* The mp4 streams through FFmpeg into a private temporary folder and appears at `out_path` only
+  when complete (`lipjax.video_writer.VideoWriter`); an output path that is an input is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from lipjax.audio import load_audio
+from lipjax.errors import AudioError, InputError, VideoError
+from lipjax.face import crop_and_resize
+from lipjax.lipsync.composite import blend_back, paste_feathered
+from lipjax.lipsync.editor import FaceEditor, load_face_editor
+from lipjax.lipsync.faces import FaceBoxOptions, detect_raw_boxes, fixed_boxes, shape_boxes
+from lipjax.lipsync.source import FaceVideo
+from lipjax.video_writer import VideoWriter
+
+__all__ = [
+    "TalkReport",
+    "output_frame_count",
+    "ping_pong_indices",
+    "check_output_path",
+    "edit_frames",
+    "lip_sync",
+    "talk",
+]
+
+
+def output_frame_count(num_samples: int, *, sample_rate: int, fps: float) -> int:
+    """Frames of the output video: `floor(num_samples / sample_rate * fps)`.
+
+    Raises:
+      AudioError: if that is 0 (the audio is shorter than one video frame).
+    """
+    if sample_rate <= 0 or not (np.isfinite(fps) and fps > 0):
+        raise InputError(f"sample_rate and fps must be positive, got {sample_rate}, {fps}")
+    # Exact integer arithmetic where fps is integral avoids 0.999... from float rounding.
+    count = (num_samples * int(fps)) // sample_rate if float(fps).is_integer() else \
+        int(np.floor(num_samples / sample_rate * fps))
+    if count < 1:
+        raise AudioError(
+            f"the audio is too short: {num_samples / sample_rate * 1000:.1f} ms is less than one "
+            f"video frame at {fps:g} fps ({1000 / fps:.1f} ms); use a longer clip")
+    return count
+
+
+def ping_pong_indices(num_source: int, num_output: int) -> np.ndarray:
+    """Source frame of every output frame when looping back and forth (or truncating).
+
+    `0, 1, ..., n-1, n-2, ..., 1, 0, 1, ...` (period 2n - 2; all zeros for n = 1); the first
+    `num_output` entries, so a longer source is simply truncated.
+
+    Returns:
+      int64 `[num_output]` in `[0, num_source)`.
+    """
+    if num_source < 1 or num_output < 0:
+        raise InputError(f"need num_source >= 1 and num_output >= 0, got {num_source}, "
+                         f"{num_output}")
+    if num_source == 1:
+        return np.zeros(num_output, np.int64)
+    period = 2 * num_source - 2
+    phase = np.arange(num_output, dtype=np.int64) % period
+    return np.where(phase < num_source, phase, period - phase)
+
+
+def edit_frames(editor: FaceEditor, frames: np.ndarray, boxes: np.ndarray,
+                detected: np.ndarray, mel: np.ndarray, *, batch_size: int) -> np.ndarray:
+    """Edits the faces of up to `batch_size` frames in one generator call.
+
+    Args:
+      editor: the face editor; `editor.edit_layers` (motion, alpha) is blended at the frame's
+        resolution when it exists, else `editor.edit_batch`'s crops are pasted with
+        `editor.paste_feather` pixels of feathering (0 if it has none).
+      frames: uint8 `[n, H, W, 3]` frames, n <= batch_size.
+      boxes: float `[n, 4]` their face boxes; detected: bool `[n]` (False: left unchanged).
+      mel: `[n, ...]` their audio windows.
+
+    Returns:
+      uint8 `[n, H, W, 3]`: a new array; pixels outside the boxes are the input's.
+    """
+    out = np.array(frames, copy=True)
+    todo = np.flatnonzero(detected)
+    if len(todo) == 0:
+        return out
+    size = (editor.image_size, editor.image_size)
+    crops = np.stack([crop_and_resize(frames[i], boxes[i], size) for i in todo])
+    crops = crops.astype(np.float32) / 255.0 if crops.dtype == np.uint8 else crops
+    if hasattr(editor, "edit_layers"):
+        motion, alpha = editor.edit_layers(crops, mel[todo], batch_size=batch_size)
+        for j, i in enumerate(todo):
+            out[i] = blend_back(frames[i], motion[j], alpha[j], boxes[i])
+    else:
+        edited = editor.edit_batch(crops, mel[todo], batch_size=batch_size)
+        feather = int(getattr(editor, "paste_feather", 0))
+        for j, i in enumerate(todo):
+            out[i] = paste_feathered(frames[i], edited[j], boxes[i], feather=feather)
+    return out
+
+
+def _check_slots(frames: np.ndarray, mel_windows: np.ndarray, boxes: np.ndarray,
+                 detected: np.ndarray, frame_index: np.ndarray | None) -> np.ndarray:
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise InputError(f"frames must be [T, H, W, 3], got {frames.shape}")
+    if boxes.shape != (len(frames), 4) or detected.shape != (len(frames),):
+        raise InputError(f"need boxes [{len(frames)}, 4] and detected [{len(frames)}], got "
+                         f"{boxes.shape} and {detected.shape}")
+    index = (np.arange(len(frames)) if frame_index is None
+             else np.asarray(frame_index, np.int64))
+    if index.ndim != 1 or len(index) != len(mel_windows) or len(index) == 0:
+        raise InputError(f"need one mel window per output frame: {len(index)} frames, "
+                         f"{len(mel_windows)} windows")
+    if index.min() < 0 or index.max() >= len(frames):
+        raise InputError(f"frame_index must lie in [0, {len(frames)})")
+    return index
+
+
+def lip_sync(generator: FaceEditor, frames: np.ndarray, mel_windows: np.ndarray,
+             boxes: np.ndarray, detected: np.ndarray, *, frame_index: np.ndarray | None = None,
+             batch_size: int = 16, progress: bool = False) -> tuple[np.ndarray, float]:
+    """Edits the face of every output frame whose source frame has a detected face (frames in
+    memory; `talk` streams the same steps over a file).
+
+    Output frame `t` shows source frame `frame_index[t]` (identity if None) driven by
+    `mel_windows[t]`; its face box is `boxes[frame_index[t]]`. Every pixel outside the box, and
+    every frame whose source has no detection, is returned exactly as it was.
+
+    Args:
+      generator: the face editor (DCK, Wav2Lip).
+      frames: `[T_src, H, W, 3]` uint8 source frames.
+      mel_windows: `[T_out, ...]` audio windows.
+      boxes: float `[T_src, 4]` face boxes (x0, y0, x1, y1); detected: bool `[T_src]`.
+      frame_index: int `[T_out]` in `[0, T_src)`, e.g. `ping_pong_indices`.
+      batch_size: crops per generator call (the last batch is zero-padded).
+
+    Returns:
+      `(output frames [T_out, H, W, 3], generator seconds)`; the seconds count only the edits
+      (crop, compiled generator, composite), not compilation.
+    """
+    frames = np.asarray(frames)
+    boxes, detected = np.asarray(boxes, np.float32), np.asarray(detected, bool)
+    index = _check_slots(frames, mel_windows, boxes, detected, frame_index)
+    generator.compile(batch_size)
+    parts, seconds = [], 0.0
+    for begin in tqdm(range(0, len(index), batch_size), desc="talk: lip sync",
+                      disable=not progress):
+        rows = index[begin:begin + batch_size]
+        start = time.perf_counter()
+        parts.append(edit_frames(generator, frames[rows], boxes[rows], detected[rows],
+                                 mel_windows[begin:begin + batch_size], batch_size=batch_size))
+        seconds += time.perf_counter() - start
+    return np.concatenate(parts), seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class TalkReport:
+    """What `talk` did.
+
+    Attributes:
+      out_path: the written mp4.
+      frames_written: output frames, `floor(audio_seconds * fps)`.
+      frames_without_face: output frames written unchanged because no face was detected in their
+        source frame.
+      source_frames: frames of the input video that were used (all of them when it was looped).
+      looped: whether the video was looped back and forth to cover the audio.
+      fps: frame rate of the input and the output.
+      seconds: duration of the output video, `frames_written / fps`.
+      audio_seconds: duration of the driving audio (muxed into the output).
+      generator_ms_per_frame: compiled generator time per edited frame (no compilation).
+      pipeline_ms_per_frame: wall time of the whole `talk` call per output frame (decoding,
+        detection, compilation, generation, encoding).
+      compile_seconds: time spent compiling the generator in this call (0 if already compiled).
+    """
+
+    out_path: str
+    frames_written: int
+    frames_without_face: int
+    source_frames: int
+    looped: bool
+    fps: float
+    seconds: float
+    audio_seconds: float
+    generator_ms_per_frame: float
+    pipeline_ms_per_frame: float
+    compile_seconds: float
+
+    def summary(self) -> str:
+        """One line for a console."""
+        return (f"wrote {self.out_path}: {self.frames_written} frames at {self.fps:g} fps "
+                f"({self.seconds:.2f} s), {self.frames_without_face} without a face"
+                f"{', video looped' if self.looped else ''}; generator "
+                f"{self.generator_ms_per_frame:.1f} ms/frame, pipeline "
+                f"{self.pipeline_ms_per_frame:.1f} ms/frame")
+
+
+def check_output_path(out_path: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
+    """`out_path` as a Path, refusing one that would replace an input or has no folder."""
+    out = Path(out_path)
+    if not out.parent.is_dir():
+        raise VideoError(f"cannot write {str(out)!r}: folder {str(out.parent)!r} does not exist")
+    for source in inputs:
+        if Path(source).exists() and out.resolve() == Path(source).resolve():
+            raise InputError(f"--out {str(out)!r} is an input file; it would be overwritten. "
+                             "Write to another file")
+    return out
+
+
+def _find_faces(video: FaceVideo, options: FaceBoxOptions, num_out: int,
+                progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Pass 1: face boxes of the first `num_out` source frames (all that the output can use)."""
+    if options.fixed_box is not None:
+        count = sum(len(chunk) for chunk in video.chunks(limit=num_out))
+        return fixed_boxes(options, count)
+    frame_size: list[tuple[int, int]] = []
+
+    def remember_size(chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for chunk in chunks:
+            frame_size[:] = [chunk.shape[1:3]]
+            yield chunk
+
+    raw, found = detect_raw_boxes(remember_size(video.chunks(limit=num_out)), options,
+                                  progress=progress)
+    height, width = frame_size[0]
+    return shape_boxes(raw, found, options, height=height, width=width), found
+
+
+def _source_batches(video: FaceVideo, index: np.ndarray, batch_size: int, *, looped: bool
+                    ) -> Iterator[np.ndarray]:
+    """Pass 2: the source frame of every output frame, `batch_size` at a time, in order."""
+    if video.still or looped:
+        video.cache(int(index.max()) + 1)  # looped: frames are read out of order
+        for begin in range(0, len(index), batch_size):
+            yield video.frames_at(index[begin:begin + batch_size])
+        return
+    pending = np.zeros((0,), np.uint8)
+    for chunk in video.chunks(size=batch_size, limit=len(index)):
+        pending = chunk if len(pending) == 0 else np.concatenate([pending, chunk])
+        while len(pending) >= batch_size:
+            yield pending[:batch_size]
+            pending = pending[batch_size:]
+    if len(pending):
+        yield pending
+
+
+def talk(
+    checkpoint_or_editor: str | os.PathLike | FaceEditor,
+    video_path: str | os.PathLike,
+    audio_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    batch_size: int = 16,
+    progress: bool = True,
+    face_boxes: FaceBoxOptions | None = None,
+    fps: float = 25.0,
+    resize_factor: int = 1,
+    crf: int = 17,
+) -> TalkReport:
+    """Lip-syncs the face in a video (or a still image) to an audio track and writes an mp4 with
+    that audio.
+
+    The output has the video's frame rate (`fps` for a still image) and lasts as long as the
+    audio: `floor(audio_seconds * fps)` frames. A shorter video is looped back and forth
+    (ping-pong: frames 0..n-1, then n-2..0, ...); a longer one is truncated. Faces are found as
+    `face_boxes` says (default: the editor's own, e.g. Wav2Lip's `--pads 0 10 0 0` and
+    smoothing); frames where no face is detected are written unchanged and counted. Pixels
+    outside the face box are never changed. Memory does not grow with the video's length. See
+    the module docstring for the details.
+
+    Args:
+      checkpoint_or_editor: a DCK or Wav2Lip workdir, a Wav2Lip `.pth` file, or a `FaceEditor`
+        (reuse one to process many videos without recompiling).
+      video_path: the face video (any format OpenCV/FFmpeg decodes) or a still image.
+      audio_path: the driving audio: a wav file or any media file with an audio track.
+      out_path: mp4 to write (its folder must exist, it must not be an input); atomic.
+      batch_size: face crops per generator call (one compilation per batch size).
+      progress: show tqdm progress bars.
+      face_boxes: detection, pads, fixed box, smoothing and padding (`FaceBoxOptions`).
+      fps: frame rate of a still-image input.
+      resize_factor: downscale the frames by this factor first.
+      crf: x264 quality of the output (17 = visually lossless).
+
+    Raises:
+      InputError: bad options, or `out_path` is an input. VideoError: unreadable video, or
+      `out_path`'s folder does not exist. AudioError: unreadable, empty, silent audio, or
+      audio shorter than one video frame. NoFaceError: no face in any frame.
+      CheckpointError / ConfigError: the checkpoint is missing or cannot lip-sync.
+    """
+    start = time.perf_counter()
+    if batch_size < 1:
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
+    out_path = check_output_path(out_path, video_path, audio_path)
+    with FaceVideo(video_path, fps=fps, resize_factor=resize_factor) as video, \
+            VideoWriter(out_path, fps=video.fps, audio_source=audio_path, crf=crf) as writer:
+        editor = load_face_editor(checkpoint_or_editor)
+        wav = load_audio(audio_path, sample_rate=editor.sample_rate)
+        num_out = output_frame_count(len(wav), sample_rate=editor.sample_rate, fps=video.fps)
+        mel = editor.mel_windows(wav, num_out, fps=video.fps)
+        boxes, detected = _find_faces(video, face_boxes or editor.face_boxes, num_out, progress)
+        index = ping_pong_indices(len(detected), num_out)
+        compile_seconds = editor.compile(batch_size)
+        generator_seconds = 0.0
+        with tqdm(total=num_out, desc="talk: lip sync", unit="frame",
+                  disable=not progress) as bar:
+            for begin, frames in zip(range(0, num_out, batch_size),
+                                     _source_batches(video, index, batch_size,
+                                                     looped=len(detected) < num_out)):
+                rows = index[begin:begin + batch_size]
+                t0 = time.perf_counter()
+                edited = edit_frames(editor, frames, boxes[rows], detected[rows],
+                                     mel[begin:begin + batch_size], batch_size=batch_size)
+                generator_seconds += time.perf_counter() - t0
+                writer.write(edited)
+                bar.update(len(rows))
+    edited_count = int(detected[index].sum())
+    return TalkReport(
+        out_path=str(out_path), frames_written=num_out,
+        frames_without_face=num_out - edited_count, source_frames=len(detected),
+        looped=num_out > len(detected) and not video.still, fps=video.fps,
+        seconds=num_out / video.fps, audio_seconds=len(wav) / editor.sample_rate,
+        generator_ms_per_frame=1000.0 * generator_seconds / max(edited_count, 1),
+        pipeline_ms_per_frame=1000.0 * (time.perf_counter() - start) / num_out,
+        compile_seconds=compile_seconds,
+    )
