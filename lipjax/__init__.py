@@ -5,6 +5,8 @@ Systems (one package each, on a shared core; docs/ARCHITECTURE.md):
   lipjax.baselines   its autoregressive baselines: `TransformerT2LSystem`, `DualLipSystem`
   lipjax.dck         DCK lip sync (IEEE TMM 2022): `DCKSystem`, `TalkingFaceGenerator`
   lipjax.lipsync     the `talk` pipeline any face editor (DCK, Wav2Lip) runs in
+  lipjax.syncnet     syncnet_python's SyncNet, the network behind LSE-C / LSE-D
+  lipjax.convert     importers of published PyTorch checkpoints
   lipjax.landmarks   mouth-landmark regressor for the LMD metric
 
 Shared core:
@@ -38,4 +40,4 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "lipsync.pipeline": ["talk"],
 }, submodules=("errors", "ops", "nn", "losses", "metrics", "text", "audio", "video", "face",
                "overrides", "files", "training", "data", "landmarks", "paralip", "baselines",
-               "dck", "lipsync", "convert", "cli"))
+               "dck", "lipsync", "syncnet", "convert", "cli"))

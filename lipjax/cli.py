@@ -5,6 +5,7 @@
     lipjax lip                          text -> lip video (ParaLip)   (lipjax.paralip.cli)
     lipjax talk                         video + audio -> lip-synced   (lipjax.lipsync.cli)
     lipjax convert                      PyTorch checkpoint -> workdir (lipjax.convert.cli)
+    lipjax evaluate-sync                LSE-D / LSE-C of a video      (lipjax.syncnet.cli)
 
 Each subcommand comes from a *registrar* in the package it belongs to: a function
 `register(subparsers) -> None` that adds one parser and sets `handler=<function(args) -> int>`.
@@ -31,6 +32,7 @@ from lipjax.interrupts import exit_status, terminate_like_interrupt
 from lipjax.lipsync.cli import register_talk
 from lipjax.overrides import config_flag_aliases
 from lipjax.paralip.cli import register_lip
+from lipjax.syncnet.cli import register_evaluate_sync
 from lipjax.training.cli import register_evaluate, register_train
 
 __all__ = ["REGISTRARS", "build_parser", "main"]
@@ -39,7 +41,7 @@ Registrar = Callable[[argparse._SubParsersAction], None]
 
 REGISTRARS: tuple[Registrar, ...] = (
     register_data, register_train, register_evaluate, register_lip, register_talk,
-    register_convert,
+    register_convert, register_evaluate_sync,
 )
 
 _EXIT_ERROR = 2

@@ -1,5 +1,7 @@
-"""Evaluation metrics for generated lip / face videos: SSIM, PSNR (whole frame or a region)
-and landmark distance (LMD), in one place; systems only choose which to report.
+"""Evaluation metrics for generated lip / face videos: SSIM, PSNR (whole frame or a region),
+landmark distance (LMD) and the lip-sync errors LSE-D / LSE-C (`sync`: a sync network's
+embeddings, host-side, not under the mask convention below), in one place; systems only choose
+which to report.
 
 ParaLip (Liu et al., AAAI 2022, Sec. 4.2) and the DCK talking-face paper report PSNR, SSIM and
 LMD. Every function here is pure and jit-able (hyperparameters are keyword-only Python values;
@@ -37,6 +39,15 @@ from lipjax.metrics.landmarks import (
     video_landmark_distance,
 )
 from lipjax.metrics.reduce import masked_mean, zero_invalid
+from lipjax.metrics.sync import (
+    LipSyncResult,
+    SyncInputs,
+    SyncNetwork,
+    lip_sync_error,
+    offset_distances,
+    pairwise_distance,
+    sync_scores,
+)
 
 __all__ = [
     "masked_mean",
@@ -51,4 +62,11 @@ __all__ = [
     "landmark_distance",
     "video_landmark_distance",
     "landmark_distance_of_videos",
+    "LipSyncResult",
+    "SyncInputs",
+    "SyncNetwork",
+    "pairwise_distance",
+    "offset_distances",
+    "sync_scores",
+    "lip_sync_error",
 ]
