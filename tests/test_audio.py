@@ -10,18 +10,8 @@ import scipy.io.wavfile
 import scipy.signal
 
 from lipjax import audio
+from tests._signals import speech_like
 from lipjax.errors import AudioError, ConfigError
-
-
-def _speech_like(num_samples: int, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
-    """A few decaying harmonics with a changing pitch plus a little noise, in [-1, 1]."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(num_samples) / sample_rate
-    f0 = 140 + 30 * np.sin(2 * np.pi * 1.5 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-    wav = sum(np.sin(k * phase) / k for k in range(1, 8)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
-    wav = wav + 0.01 * rng.standard_normal(num_samples)
-    return (0.5 * wav / np.max(np.abs(wav))).astype(np.float32)
 
 
 def _reference_mel(wav: np.ndarray) -> np.ndarray:
@@ -41,7 +31,7 @@ def _reference_mel(wav: np.ndarray) -> np.ndarray:
 
 
 def test_mel_matches_hand_written_formula():
-    wav = _speech_like(16000)
+    wav = speech_like(16000)
     mel = audio.mel_spectrogram(wav)
     assert mel.dtype == np.float32
     assert mel.shape == (1 + 16000 // 200, 80)
@@ -64,7 +54,7 @@ def test_mel_filterbank_is_slaney_55_7600():
 
 def test_mel_of_scaled_signal_shifts_db():
     """Scaling the waveform by 10 adds 20 dB = 1.6 normalised units where nothing clips."""
-    wav = _speech_like(8000)
+    wav = speech_like(8000)
     low = audio.mel_spectrogram(wav * 0.05)
     high = audio.mel_spectrogram(wav * 0.5)
     unclipped = (low > -3.9) & (high < 3.9)
@@ -112,7 +102,7 @@ def test_centred_windows_pad_the_start(rng):
 
 
 def test_window_on_real_mel_for_a_25fps_video():
-    wav = _speech_like(16000)  # 1 s = 25 frames at 25 fps
+    wav = speech_like(16000)  # 1 s = 25 frames at 25 fps
     mel = audio.mel_spectrogram(wav)
     windows = audio.mel_windows(mel, 25, fps=25.0)
     np.testing.assert_array_equal(windows[5], mel[16:32].T)  # int(80 * 5 / 25) = 16
@@ -168,7 +158,7 @@ def test_load_wav_resamples_and_downmixes(tmp_path):
 
 
 def test_load_float_wav_at_16k_is_exact(tmp_path):
-    wav = _speech_like(4000)
+    wav = speech_like(4000)
     scipy.io.wavfile.write(tmp_path / "f.wav", 16000, wav)
     np.testing.assert_array_equal(audio.load_audio(tmp_path / "f.wav"), wav)
 
@@ -179,7 +169,7 @@ def test_load_audio_track_of_a_video(tmp_path):
         video.ffmpeg_exe()
     except Exception as e:  # pragma: no cover - imageio-ffmpeg is a dependency
         pytest.skip(f"no FFmpeg binary: {e}")
-    speech = _speech_like(16000)
+    speech = speech_like(16000)
     frames = np.full((25, 32, 32, 3), 0.5, np.float32)
     path = video.write_video(tmp_path / "v.mp4", frames, 25.0, audio=speech, sample_rate=16000)
     wav = audio.load_audio(path)
@@ -202,74 +192,3 @@ def test_load_audio_errors(tmp_path):
     scipy.io.wavfile.write(tmp_path / "empty.wav", 16000, np.zeros(0, np.int16))
     with pytest.raises(AudioError, match="empty"):
         audio.load_audio(tmp_path / "empty.wav")
-
-
-# ----------------------------------------------------------------------------------------------
-# mfcc: against python_speech_features itself (the test dependency SyncNet v2's LSE relies on)
-
-# Our float64 computation is cast to float32 at the end; the package returns float64. The
-# differences are float32 rounding: measured max |diff| / max |ref| 6e-8 on every case below.
-_MFCC_RTOL = 1e-5
-
-
-def _mfcc_signals() -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(3)
-    return {
-        "speech_1s": _speech_like(16000),
-        "speech_int16": (_speech_like(16003, seed=1) * 32767).astype(np.int16),
-        "noise_odd_length": 0.1 * rng.standard_normal(9_601),
-        "one_frame": 0.3 * rng.standard_normal(400),
-        "shorter_than_a_frame": 0.3 * rng.standard_normal(57),
-        "just_over_a_frame": 0.3 * rng.standard_normal(401),
-        "silence_then_tone": np.concatenate([np.zeros(1600), np.sin(np.arange(3000) * 0.3)]),
-    }
-
-
-@pytest.mark.parametrize("name", sorted(_mfcc_signals()))
-def test_mfcc_equals_python_speech_features(name):
-    psf = pytest.importorskip("python_speech_features",
-                              reason="python_speech_features is a test dependency ([test] extra)")
-    wav = _mfcc_signals()[name]
-    ref = psf.mfcc(wav, 16000)
-    ours = audio.mfcc(wav)
-    assert ours.dtype == np.float32 and ours.shape == ref.shape
-    scale = np.max(np.abs(ref))
-    np.testing.assert_allclose(ours, ref, rtol=_MFCC_RTOL, atol=_MFCC_RTOL * scale)
-
-
-@pytest.mark.filterwarnings("ignore:The 'warn' function is deprecated")  # the package's own
-@pytest.mark.parametrize("sample_rate", [8000, 22050])
-def test_mfcc_other_rates_and_the_filterbank(sample_rate):
-    psf = pytest.importorskip("python_speech_features",
-                              reason="python_speech_features is a test dependency ([test] extra)")
-    wav = _speech_like(sample_rate, sample_rate=sample_rate, seed=2)
-    ref = psf.mfcc(wav, sample_rate)
-    ours = audio.mfcc(wav, sample_rate=sample_rate)
-    np.testing.assert_allclose(ours, ref, rtol=_MFCC_RTOL, atol=_MFCC_RTOL * np.abs(ref).max())
-    np.testing.assert_array_equal(audio.mfcc_filterbank(sample_rate=sample_rate),
-                                  psf.get_filterbanks(26, 512, sample_rate, 0, None))
-
-
-def test_mfcc_frame_count_and_scale():
-    # 1 + ceil((N - 400) / 160) frames; x 32768 changes only c0, by 2 log(32768).
-    wav = _speech_like(16000 + 7)
-    feats = audio.mfcc(wav)
-    assert feats.shape == (1 + int(np.ceil((len(wav) - 400) / 160)), 13)
-    scaled = audio.mfcc(wav.astype(np.float64) * 32768)
-    np.testing.assert_allclose(scaled[:, 0] - feats[:, 0], 2 * np.log(32768), atol=1e-4)
-    np.testing.assert_allclose(scaled[:, 1:], feats[:, 1:], atol=1e-4)
-
-
-@pytest.mark.parametrize("wav, error", [
-    (np.zeros((2, 400)), AudioError), (np.zeros(0), AudioError),
-    (np.array([0.0, np.nan] * 300), AudioError), (np.array(["a"] * 500), AudioError)])
-def test_mfcc_rejects_bad_waveforms(wav, error):
-    with pytest.raises(error):
-        audio.mfcc(wav)
-
-
-def test_mfcc_rejects_bad_settings():
-    with pytest.raises(ConfigError):
-        audio.mfcc(np.ones(800), high_freq=9000)
-    with pytest.raises(ConfigError):
-        audio.mfcc(np.ones(800), num_cepstra=30)

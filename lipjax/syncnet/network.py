@@ -61,7 +61,7 @@ def syncnet_v2_crops(crops: np.ndarray) -> np.ndarray:
 def syncnet_v2_mfcc(wav: np.ndarray) -> np.ndarray:
     """16 kHz float waveform `[N]` in [-1, 1] -> MFCC `[M, 13]` of its 16-bit samples, as
     syncnet_python computes them from its wav file."""
-    from lipjax.audio import mfcc
+    from lipjax.mfcc import mfcc
 
     samples = np.clip(np.round(np.asarray(wav, np.float64) * 32768.0), -32768, 32767)
     return mfcc(samples.astype(np.int16), sample_rate=SAMPLE_RATE)
