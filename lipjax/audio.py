@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from pathlib import Path
 
 import librosa
@@ -33,7 +34,7 @@ import scipy.signal
 from numpy.typing import ArrayLike
 
 from lipjax.errors import AudioError, ConfigError, VideoError
-from lipjax.video import read_audio_track
+from lipjax.video import decode_audio_track
 
 __all__ = [
     "MelConfig",
@@ -130,7 +131,7 @@ def check_waveform(
 
 
 def _read_wav(path: Path) -> tuple[np.ndarray, int] | None:
-    """Reads a PCM/float wav with SciPy as float64 `[N]` mono; None if SciPy cannot parse it."""
+    """`(samples [N, C] float64 in [-1, 1], rate)` of a wav file SciPy reads, else None."""
     try:
         rate, data = scipy.io.wavfile.read(path)
     except (ValueError, OSError, EOFError):
@@ -144,9 +145,23 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int] | None:
         data = (data.astype(np.float64) - offset) / scale
     else:
         data = data.astype(np.float64)
-    if data.ndim == 2:
-        data = data.mean(axis=1)
-    return data, int(rate)
+    return (data[:, None] if data.ndim == 1 else data), int(rate)
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """Samples `[N, C]` and rate of any audio or media file (SciPy for wav, else FFmpeg)."""
+    decoded = _read_wav(path) if path.suffix.lower() == ".wav" else None
+    if decoded is not None:
+        return decoded
+    try:
+        samples, rate = decode_audio_track(path)
+    except VideoError as e:  # FFmpeg missing or file vanished
+        raise AudioError(f"cannot read audio from {str(path)!r}: {e}") from e
+    except AudioError as e:
+        raise AudioError(
+            f"cannot decode audio from {str(path)!r}: it is corrupt or has no audio stream; "
+            "convert it to a 16 kHz wav (`ffmpeg -i in -ac 1 -ar 16000 out.wav`)") from e
+    return samples.astype(np.float64), rate
 
 
 def load_audio(
@@ -154,8 +169,11 @@ def load_audio(
 ) -> np.ndarray:
     """Loads a wav file, or the audio track of any media file FFmpeg decodes, as mono float32.
 
-    Wav files are read with SciPy, averaged to mono and resampled with a polyphase filter;
-    anything else (mp4, mp3, m4a, ...) is decoded by `lipjax.video.read_audio_track` (FFmpeg).
+    One path for every format: the samples at their own rate and channels (SciPy for wav,
+    FFmpeg's float PCM for anything else), the mean of the channels (as Wav2Lip's librosa
+    loader does; FFmpeg's own downmix would scale stereo by 1/sqrt(2) per channel, +3 dB), then
+    a polyphase resampler (`scipy.signal.resample_poly`) to `sample_rate`. A float file whose
+    samples exceed [-1, 1] is scaled into it with a warning.
 
     Args:
       path: audio or video file.
@@ -169,25 +187,24 @@ def load_audio(
       AudioError: missing/unreadable file, no audio stream, empty or silent audio.
     """
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{str(path)!r} is a folder, not an audio file")
     if not path.is_file():
         raise AudioError(f"audio file not found: {str(path)!r}; check the path")
+    if not os.access(path, os.R_OK):
+        raise AudioError(f"cannot read {str(path)!r}: permission denied")
     if sample_rate <= 0:
         raise AudioError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
-    decoded = _read_wav(path) if path.suffix.lower() == ".wav" else None
-    if decoded is None:
-        try:
-            wav = read_audio_track(path, sample_rate=sample_rate).astype(np.float64)
-        except VideoError as e:  # FFmpeg missing or file vanished
-            raise AudioError(f"cannot read audio from {str(path)!r}: {e}") from e
-        except AudioError as e:
-            raise AudioError(
-                f"cannot decode audio from {str(path)!r}: it is corrupt or has no audio stream; "
-                "convert it to a 16 kHz wav (`ffmpeg -i in -ac 1 -ar 16000 out.wav`)") from e
-    else:
-        wav, rate = decoded
-        if rate != sample_rate:
-            divisor = math.gcd(rate, sample_rate)
-            wav = scipy.signal.resample_poly(wav, sample_rate // divisor, rate // divisor)
+    samples, rate = _decode(path)
+    wav = samples.mean(axis=1) if samples.size else samples.reshape(-1)
+    peak = float(np.max(np.abs(wav))) if wav.size and np.all(np.isfinite(wav)) else 0.0
+    if peak > 1.0:  # a float file outside full scale: scaled, not clipped, and said so
+        warnings.warn(f"the audio of {str(path)!r} peaks at {peak:.3g}, beyond full scale "
+                      "[-1, 1]; it is scaled down by that factor for the model", stacklevel=2)
+        wav = wav / peak
+    if rate != sample_rate and wav.size:
+        divisor = math.gcd(rate, sample_rate)
+        wav = scipy.signal.resample_poly(wav, sample_rate // divisor, rate // divisor)
     return check_waveform(wav, min_rms=min_rms, source=f"audio of {str(path)!r}")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
@@ -30,7 +31,7 @@ __all__ = [
     "write_video",
     "VideoWriter",
     "probe",
-    "read_audio_track",
+    "decode_audio_track",
     "read_image",
 ]
 
@@ -158,20 +159,29 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(num_frames, fps, width, height, bool(_AUDIO_STREAM.search(log)))
 
 
-def read_audio_track(path: str | os.PathLike, *, sample_rate: int = 16000) -> np.ndarray:
-    """Decodes the first audio stream of a media file as float32 mono `[N]` at `sample_rate`.
+def decode_audio_track(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """The first audio stream of a media file at its own rate and channels:
+    `(float32 [N, C] samples, sample rate)`. FFmpeg converts it to 32-bit float PCM in a
+    private temporary folder (no resampling, no downmix: `lipjax.audio.load_audio` does both
+    the same way for every format).
 
-    Raises AudioError if the file has no audio stream.
+    Raises:
+      AudioError: the file has no decodable audio stream.
     """
+    import scipy.io.wavfile
+
     path = _existing_file(path)
-    result = run_ffmpeg(["-i", str(path), "-map", "0:a:0", "-vn", "-ac", "1",
-                         "-ar", str(int(sample_rate)), "-f", "f32le", "pipe:1"])
-    if result.returncode != 0:
-        raise AudioError(
-            f"{str(path)!r} has no decodable audio stream; mux one with "
-            "`lipjax.video.write_video(..., audio=...)` or pass the audio file separately"
-        )
-    return np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="lipjax-audio-") as folder:
+        decoded = os.path.join(folder, "audio.wav")
+        result = run_ffmpeg(["-i", str(path), "-map", "0:a:0", "-vn", "-c:a", "pcm_f32le",
+                             decoded])
+        if result.returncode != 0 or not os.path.isfile(decoded):
+            raise AudioError(
+                f"{str(path)!r} has no decodable audio stream; mux one with "
+                "`lipjax.video.write_video(..., audio=...)` or pass the audio file separately")
+        rate, data = scipy.io.wavfile.read(decoded)
+    data = np.asarray(data, np.float32)
+    return (data[:, None] if data.ndim == 1 else data), int(rate)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

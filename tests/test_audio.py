@@ -192,3 +192,40 @@ def test_load_audio_errors(tmp_path):
     scipy.io.wavfile.write(tmp_path / "empty.wav", 16000, np.zeros(0, np.int16))
     with pytest.raises(AudioError, match="empty"):
         audio.load_audio(tmp_path / "empty.wav")
+
+
+def test_every_format_downmixes_by_averaging_and_resamples_alike(tmp_path):
+    """Stereo wav and the same stereo in an m4a give the same mono signal: the channel mean
+    (not FFmpeg's -3 dB downmix), resampled by the same filter."""
+    import scipy.io.wavfile
+
+    from lipjax.video_writer import write_video
+
+    rate = 44100
+    t = np.arange(rate) / rate
+    left, right = 0.5 * np.sin(2 * np.pi * 300 * t), 0.3 * np.sin(2 * np.pi * 300 * t + 1.0)
+    stereo = np.stack([left, right], axis=1).astype(np.float32)
+    scipy.io.wavfile.write(tmp_path / "stereo.wav", rate, stereo)
+    from_wav = audio.load_audio(tmp_path / "stereo.wav", sample_rate=16000)
+    expected = scipy.signal.resample_poly(stereo.mean(axis=1).astype(np.float64), 160, 441)
+    np.testing.assert_allclose(from_wav, expected, atol=1e-6)
+    # The same stereo track inside an mp4 (AAC at 44.1 kHz, 2 channels, via audio_source).
+    write_video(tmp_path / "stereo.mp4", np.zeros((25, 16, 16, 3), np.uint8), 25.0,
+                audio_source=tmp_path / "stereo.wav")
+    from_mp4 = audio.load_audio(tmp_path / "stereo.mp4", sample_rate=16000)
+    core = slice(2000, 14000)  # AAC's priming delay and edges aside
+    lag = int(np.argmax(np.correlate(from_mp4[:16000], from_wav[core], "valid")))
+    rms_wav = np.sqrt(np.mean(from_wav[core] ** 2))
+    rms_mp4 = np.sqrt(np.mean(from_mp4[lag:lag + 12000] ** 2))
+    assert rms_mp4 == pytest.approx(rms_wav, rel=0.03)  # not +3 dB (a factor 1.41)
+
+
+def test_a_float_wav_beyond_full_scale_is_scaled_with_a_warning(tmp_path):
+    import scipy.io.wavfile
+
+    loud = (50 * np.sin(np.arange(16000) * 0.1)).astype(np.float32)
+    scipy.io.wavfile.write(tmp_path / "loud.wav", 16000, loud)
+    with pytest.warns(UserWarning, match="beyond full scale"):
+        wav = audio.load_audio(tmp_path / "loud.wav")
+    assert np.max(np.abs(wav)) == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(wav, loud / np.max(np.abs(loud)), atol=1e-6)

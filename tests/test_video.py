@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from lipjax import audio as audio_io
 from lipjax import video
 from lipjax.errors import AudioError, InputError, VideoError
 
@@ -82,7 +83,7 @@ def test_audio_is_muxed(tmp_path):
                              sample_rate=sample_rate)
     info = video.probe(path)
     assert info == video.VideoInfo(30, 25.0, 64, 48, True)
-    track = video.read_audio_track(path, sample_rate=sample_rate)
+    track = audio_io.load_audio(path, sample_rate=sample_rate)
     assert abs(len(track) - len(audio)) <= sample_rate // 100  # within 10 ms
     spectrum = np.abs(np.fft.rfft(track[2000:-2000]))
     peak_hz = np.argmax(spectrum) * sample_rate / len(track[2000:-2000])
@@ -95,7 +96,7 @@ def test_probe_without_audio_and_audio_error(tmp_path):
     info = video.probe(path)
     assert (info.num_frames, info.has_audio, info.width, info.height) == (7, False, 64, 48)
     with pytest.raises(AudioError):
-        video.read_audio_track(path)
+        video.decode_audio_track(path)
 
 
 def test_errors(tmp_path):
