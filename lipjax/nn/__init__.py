@@ -3,7 +3,8 @@
   transformer     positions, multi-head self-attention, the FFT layer (ParaLip, baselines)
   conv            conv / transposed conv + BatchNorm + activation with PyTorch semantics
   audio_encoder   Wav2Lip's audio encoder (80 x 16 mel window -> 512-vector) and its blocks
-  discriminators  ParaLip's frame discriminator, the DCK patch discriminator
+  discriminators  ParaLip's Table 7 frame discriminator (= Wav2Lip's visual-quality one on
+                  80x160 frames), the DCK patch discriminator
 """
 
 from lipjax._lazy import attach
@@ -15,5 +16,5 @@ __getattr__, __dir__, __all__ = attach(__name__, {
              "channels_first_flatten", "channels_first_unflatten"],
     "audio_encoder": ["AudioEncoder", "ConvBlockSpec", "ConvNormBlock"],
     "discriminators": ["FrameDiscriminator", "FrameDiscriminatorConfig", "DCKDiscriminator",
-                       "DCKDiscriminatorConfig"],
+                       "DCKDiscriminatorConfig", "WAV2LIP_QUALITY_CONFIG"],
 })

@@ -1,16 +1,27 @@
-"""Discriminators: the ParaLip frame discriminator (Liu et al., AAAI 2022, Table 7).
+"""Discriminators: ParaLip's frame discriminator (Liu et al., AAAI 2022, Table 7), which is
+Wav2Lip's visual-quality discriminator (Prajwal et al., ACM MM 2020, `Wav2Lip_disc_qual`) with
+one padding changed, and the DCK talking-face discriminator.
 
-(The DCK talking-face discriminator goes in this file too.)
+The frame discriminator is 13 convolutions with bias, each followed by LeakyReLU(0.01) (Wav2Lip's
+`nonorm_Conv2d`: no normalisation), then a 1x1 convolution to one score per frame: 14 convs and
+14,113,793 parameters (Table 5: 14.114M). Kernel / stride (rows, columns) / padding / channels:
 
-ParaLip trains its generator with an LSGAN loss against a per-frame discriminator: a stack of
-strided convolutions with LeakyReLU after every conv but the last, reducing each 80x160 lip frame
-to a single score. The paper gives its size as 14,113,793 parameters (Table 5: 14.114M) but no
-code was released. The default stack here (4x4 stride-2 convs, 64 -> 1024 channels, then a conv
-whose kernel covers the remaining 2x5 map) has 11,156,417 parameters, 2,957,376 fewer. An
-exhaustive search over plausible stacks (3/4/5/7 kernels, stride 1/2 patterns, doubling widths
-16..2048, with or without biases and BatchNorm, final conv over the remaining map) found no stack
-with exactly the paper's count; the only exact hits were implausible (e.g. 22x62 final kernels).
-Every size is a config field, so the exact stack can be set without code edits once it is known.
+    conv  1: 7 / 1     / 3   3 -> 32     conv  8: 3 / 2 / 1  256 -> 512
+    conv  2: 5 / (1,2) / 2  32 -> 64     conv  9: 3 / 1 / 1  512 -> 512
+    conv  3: 5 / 1     / 2  64 -> 64     conv 10: 3 / 2 / 1  512 -> 512
+    conv  4: 5 / 2     / 2  64 -> 128    conv 11: 3 / 1 / 0 or 1 512 -> 512 (see below)
+    conv  5: 5 / 1     / 2 128 -> 128    conv 12: 3 / 1 / 0  512 -> 512
+    conv  6: 5 / 2     / 2 128 -> 256    conv 13: 1 / 1 / 0  512 -> 512
+    conv  7: 5 / 1     / 2 256 -> 256    conv 14: 1 / 1 / 0  512 -> 1 (the score)
+
+Both reduce a frame to 1x1, from different inputs, which is why the 11th padding differs:
+- ParaLip (`FrameDiscriminatorConfig()`, the default): an 80x160 lip frame goes 80x160 -> 80x80
+  (conv 2) -> 40 -> 20 -> 10 -> 5 (conv 10) -> 3 (conv 11, padding 0) -> 1 (conv 12); the score
+  is unbounded (LSGAN, no sigmoid).
+- Wav2Lip (`WAV2LIP_QUALITY_CONFIG`): the lower half (rows 48..95) of a 96x96 face, 48x96 ->
+  48x48 -> 24 -> 12 -> 6 -> 3 (conv 10) -> 3 (conv 11, padding 1) -> 1 (conv 12), then a
+  sigmoid (Wav2Lip trains it with binary cross-entropy).
+Every size is a config field, so smaller stacks (e.g. for a CPU run) need no code change.
 """
 
 from __future__ import annotations
@@ -24,7 +35,18 @@ from jax.typing import ArrayLike
 
 from lipjax.errors import ConfigError, InputError
 
-__all__ = ["FrameDiscriminatorConfig", "FrameDiscriminator", "conv_output_size"]
+__all__ = ["FrameDiscriminatorConfig", "FrameDiscriminator", "conv_output_size",
+           "WAV2LIP_QUALITY_CONFIG", "TABLE7_PADDINGS", "WAV2LIP_QUALITY_PADDINGS"]
+
+# ParaLip Table 7 / Wav2Lip_disc_qual, conv by conv (the final 1x1 score conv not included).
+TABLE7_CHANNELS = (32, 64, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512)
+TABLE7_KERNEL_SIZES = (7, 5, 5, 5, 5, 5, 5, 3, 3, 3, 3, 3, 1)
+TABLE7_ROW_STRIDES = (1, 1, 1, 2, 1, 2, 1, 2, 1, 2, 1, 1, 1)
+TABLE7_COLUMN_STRIDES = (1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 1, 1)
+TABLE7_PADDINGS = (3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 0, 0, 0)
+WAV2LIP_QUALITY_PADDINGS = (3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0)   # the 11th conv: 1
+
+_PER_CONV_FIELDS = ("channels", "kernel_sizes", "row_strides", "column_strides", "paddings")
 
 
 def conv_output_size(size: int, *, kernel_size: int, stride: int, padding: int) -> int:
@@ -34,53 +56,84 @@ def conv_output_size(size: int, *, kernel_size: int, stride: int, padding: int) 
 
 @dataclasses.dataclass(frozen=True)
 class FrameDiscriminatorConfig:
-    """Sizes of the frame discriminator.
+    """Sizes of the frame discriminator; the defaults are ParaLip's Table 7 on 80x160 frames.
+
+    The five per-conv tuples have one entry per LeakyReLU conv (13 in Table 7); the final score
+    conv is not listed: its kernel covers the map the convs leave (1x1 for Table 7 and Wav2Lip).
 
     Attributes:
-      channels: output channels of the strided convs (each followed by LeakyReLU).
-      kernel_size: square kernel of the strided convs.
-      stride: stride of the strided convs.
-      padding: symmetric zero padding of the strided convs.
-      negative_slope: LeakyReLU slope.
-      use_bias: biases in the strided convs (the final conv always has one).
-      image_height, image_width, image_channels: input frame size (80 x 160 x 3).
+      channels: output channels of each conv.
+      kernel_sizes: square kernel of each conv.
+      row_strides, column_strides: stride of each conv along the height and the width.
+      paddings: symmetric zero padding of each conv (both axes).
+      negative_slope: LeakyReLU slope (0.01 in Wav2Lip's `nonorm_Conv2d`).
+      sigmoid: squash the score to (0, 1) (Wav2Lip's BCE discriminator) instead of leaving it
+        unbounded (ParaLip's LSGAN).
+      image_height, image_width, image_channels: the frames scored (80 x 160 x 3; Wav2Lip:
+        48 x 96 x 3, the lower half of a 96x96 face).
     """
 
-    channels: tuple[int, ...] = (64, 128, 256, 512, 1024)
-    kernel_size: int = 4
-    stride: int = 2
-    padding: int = 1
-    negative_slope: float = 0.2
-    use_bias: bool = True
+    channels: tuple[int, ...] = TABLE7_CHANNELS
+    kernel_sizes: tuple[int, ...] = TABLE7_KERNEL_SIZES
+    row_strides: tuple[int, ...] = TABLE7_ROW_STRIDES
+    column_strides: tuple[int, ...] = TABLE7_COLUMN_STRIDES
+    paddings: tuple[int, ...] = TABLE7_PADDINGS
+    negative_slope: float = 0.01
+    sigmoid: bool = False
     image_height: int = 80
     image_width: int = 160
     image_channels: int = 3
 
     def __post_init__(self) -> None:
-        if not self.channels:
-            raise ConfigError("FrameDiscriminatorConfig.channels must name at least one conv")
-        height, width = self.final_kernel
-        if height < 1 or width < 1:
-            raise ConfigError(
-                f"{len(self.channels)} convs (kernel {self.kernel_size}, stride {self.stride}, padding "
-                f"{self.padding}) shrink a {self.image_height}x{self.image_width} frame to nothing; "
-                "use fewer convs or a smaller stride"
-            )
+        for name in _PER_CONV_FIELDS:
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        lengths = {name: len(getattr(self, name)) for name in _PER_CONV_FIELDS}
+        if len(set(lengths.values())) != 1 or not self.channels:
+            raise ConfigError(f"FrameDiscriminatorConfig needs one entry per conv in each of "
+                              f"{', '.join(_PER_CONV_FIELDS)} (at least one conv), got lengths "
+                              f"{lengths}")
+        if min(self.channels + self.kernel_sizes + self.row_strides + self.column_strides) < 1 \
+                or min(self.paddings) < 0:
+            raise ConfigError("FrameDiscriminatorConfig channels, kernel sizes and strides must "
+                              "be positive and paddings non-negative")
+        _ = self.spatial_sizes  # raises a ConfigError if the frame shrinks to nothing
+
+    @property
+    def spatial_sizes(self) -> tuple[tuple[int, int], ...]:
+        """`(height, width)` of the frame and after each conv (80x160, 80x160, 80x80, ... 1x1)."""
+        sizes = [(self.image_height, self.image_width)]
+        for i, (kernel, row_stride, column_stride, padding) in enumerate(zip(
+                self.kernel_sizes, self.row_strides, self.column_strides, self.paddings)):
+            height, width = sizes[-1]
+            sizes.append((conv_output_size(height, kernel_size=kernel, stride=row_stride,
+                                           padding=padding),
+                          conv_output_size(width, kernel_size=kernel, stride=column_stride,
+                                           padding=padding)))
+            if min(sizes[-1]) < 1:
+                raise ConfigError(
+                    f"conv {i + 1} (kernel {kernel}, padding {padding}) shrinks a "
+                    f"{self.image_height}x{self.image_width} frame to nothing ({height}x{width} "
+                    "before it); use fewer convs, smaller kernels or strides")
+        return tuple(sizes)
 
     @property
     def final_kernel(self) -> tuple[int, int]:
-        """Spatial size left after the strided convs: the final conv's kernel (-> 1x1 output)."""
-        height, width = self.image_height, self.image_width
-        for _ in self.channels:
-            height = conv_output_size(height, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
-            width = conv_output_size(width, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
-        return height, width
+        """The map left after the convs: the score conv's kernel (1x1 in Table 7 and Wav2Lip)."""
+        return self.spatial_sizes[-1]
+
+
+# Wav2Lip's visual-quality discriminator (`Wav2Lip_disc_qual`): same convs, the 11th padded by 1,
+# on the lower half of a 96x96 face, with a sigmoid.
+WAV2LIP_QUALITY_CONFIG = FrameDiscriminatorConfig(
+    paddings=WAV2LIP_QUALITY_PADDINGS, sigmoid=True, image_height=48, image_width=96)
 
 
 class FrameDiscriminator(nn.Module):
-    """Per-frame LSGAN discriminator: strided convs + LeakyReLU, then one conv to a 1x1 score.
+    """Per-frame discriminator: convs + LeakyReLU, then one conv to a 1x1 score.
 
-    Parameters are named `conv_<i>` and `final` (flax NHWC kernels `[kh, kw, Cin, Cout]`).
+    Parameters are named `conv_<i>` (i = 0..12 for Table 7) and `final` (flax NHWC kernels
+    `[kh, kw, Cin, Cout]`); Wav2Lip's `face_encoder_blocks.<b>.<j>.conv_block.0` are the convs
+    in order (blocks of 1, 2, 2, 2, 2, 2, 2) and `binary_pred.0` is `final`.
     Frames are scored independently (time folded into the batch); scores of padding frames are
     computed like any other and must be masked by the loss.
     """
@@ -92,12 +145,14 @@ class FrameDiscriminator(nn.Module):
         """Scores frames.
 
         Args:
-          frames: float `[B, T, H, W, C]` in [0, 1] (or `[N, H, W, C]` single frames).
+          frames: float `[B, T, H, W, C]` in [0, 1] (or `[N, H, W, C]` single frames), (H, W, C)
+            as configured (Wav2Lip: the lower half of the face, channels BGR as in its data).
           train: unused (no BatchNorm or dropout); the shared GAN step passes it to every
             discriminator.
 
         Returns:
-          `[B, T]` (or `[N]`) unbounded scores (LSGAN targets: 1 real, 0 fake).
+          `[B, T]` (or `[N]`) scores: unbounded (LSGAN targets: 1 real, 0 fake), or in (0, 1)
+          with `config.sigmoid` (Wav2Lip: the probability that the frame is real).
         """
         del train
         cfg = self.config
@@ -110,18 +165,15 @@ class FrameDiscriminator(nn.Module):
             )
         leading = frames.shape[:-3]
         x = frames.reshape((-1,) + expected)
-        pad = ((cfg.padding, cfg.padding), (cfg.padding, cfg.padding))
-        for i, channels in enumerate(cfg.channels):
-            x = nn.Conv(
-                channels,
-                (cfg.kernel_size, cfg.kernel_size),
-                strides=(cfg.stride, cfg.stride),
-                padding=pad,
-                use_bias=cfg.use_bias,
-                name=f"conv_{i}",
-            )(x)
+        for i, (channels, kernel, row_stride, column_stride, padding) in enumerate(zip(
+                cfg.channels, cfg.kernel_sizes, cfg.row_strides, cfg.column_strides,
+                cfg.paddings)):
+            x = nn.Conv(channels, (kernel, kernel), strides=(row_stride, column_stride),
+                        padding=((padding, padding), (padding, padding)), name=f"conv_{i}")(x)
             x = nn.leaky_relu(x, cfg.negative_slope)
         x = nn.Conv(1, cfg.final_kernel, padding="VALID", name="final")(x)
+        if cfg.sigmoid:
+            x = nn.sigmoid(x)
         return x.reshape(leading)
 
 

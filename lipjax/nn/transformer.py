@@ -155,8 +155,12 @@ class FFTLayer(nn.Module):
         x = zero_pad(x + dropout(Attn(LN1(x))))
         x = zero_pad(x + dropout(FFN(LN2(x))))
 
-    The FFN sees the LayerNorm of zeroed padding rows (i.e. the LN bias), exactly as the
-    reference does; only the residual sums are masked.
+    By default the FFN sees the LayerNorm of zeroed padding rows (i.e. the LN bias), exactly as
+    the official model does in a padded batch: only the residual sums are masked, so a
+    sequence's last `ffn_kernel // 2` rows depend on how far its batch is padded. With
+    `mask_padding_in_ffn` the LayerNorm output is zeroed on padding rows before the conv, which
+    makes every sequence's output independent of the padding and equal to the official model's
+    on the sequence alone (unpadded: the conv's SAME zero padding). Parameters are the same.
 
     Checkpoint correspondence (`<prefix>.layers.<i>.op.` in the official state dict):
       `layer_norm1/{scale,bias}` = `layer_norm1.{weight,bias}`; `self_attn/*` see
@@ -166,10 +170,12 @@ class FFTLayer(nn.Module):
       num_heads: attention heads (2).
       ffn_hidden: feed-forward width (1024).
       ffn_kernel: feed-forward conv kernel (9).
-      dropout: residual-branch dropout (0.2).
-      attention_dropout: attention-weight dropout.
-      relu_dropout: dropout inside the feed-forward.
+      dropout: residual-branch dropout (official: 0.2).
+      attention_dropout: attention-weight dropout (official: 0.0).
+      relu_dropout: dropout after the feed-forward's ReLU (official: 0.2, the same hparam as
+        the residual dropout).
       layer_norm_epsilon: LayerNorm epsilon (1e-5, PyTorch default).
+      mask_padding_in_ffn: zero padding rows of the feed-forward's input (see above).
     """
 
     num_heads: int = 2
@@ -177,8 +183,9 @@ class FFTLayer(nn.Module):
     ffn_kernel: int = 9
     dropout: float = 0.2
     attention_dropout: float = 0.0
-    relu_dropout: float = 0.0
+    relu_dropout: float = 0.2
     layer_norm_epsilon: float = 1e-5
+    mask_padding_in_ffn: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array, *, train: bool) -> jax.Array:
@@ -190,6 +197,8 @@ class FFTLayer(nn.Module):
         h = nn.Dropout(self.dropout)(h, deterministic=not train)
         x = zero_padded_rows(x + h, mask)
         h = nn.LayerNorm(epsilon=self.layer_norm_epsilon, name="layer_norm2")(x)
+        if self.mask_padding_in_ffn:
+            h = zero_padded_rows(h, mask)
         h = ConvFeedForward(self.ffn_hidden, self.ffn_kernel, self.relu_dropout, name="ffn")(h, train=train)
         h = nn.Dropout(self.dropout)(h, deterministic=not train)
         return zero_padded_rows(x + h, mask)

@@ -41,6 +41,7 @@ def register_lip(subparsers: argparse._SubParsersAction) -> None:
     lip.add_argument("--identity", required=True, help="identity lip image (PNG/JPEG)")
     lip.add_argument("--out", required=True, help="mp4 file to write")
     lip.add_argument("--durations", default=None,
-                     help="comma-separated frames per token, <sil> at both ends included "
-                          "(default: predicted)")
+                     help="comma-separated frames per token of the encoded text (GRID "
+                          "characters: with the <sil> at both ends; a stored token list: one "
+                          "per token; default: predicted)")
     lip.set_defaults(handler=_lip)

@@ -4,10 +4,17 @@ Bucketed and jitted: token sequences are padded to the smallest of `token_bucket
 the smallest of `frame_buckets` that fits the predicted (or given) durations, so different texts
 of the same bucket reuse one compiled function. Durations are predicted first (a small jitted
 function of the tokens), which fixes the frame bucket before the decoder runs.
+
+The model runs with `mask_padding_in_ffn` (same parameters): the bucket padding then changes
+nothing, and a sentence's frames equal those of the official model run on that sentence alone.
+The text is read as the config's vocabulary says (`lipjax.text.get_vocabulary`): lipjax's own
+vocabularies add `<sil>` at both ends, as in their training data; a published model's token list
+(an imported official checkpoint) takes the space-separated tokens alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Sequence
 
@@ -49,7 +56,7 @@ class LipGenerator:
                  token_buckets: Sequence[int] = DEFAULT_TOKEN_BUCKETS,
                  frame_buckets: Sequence[int] = DEFAULT_FRAME_BUCKETS):
         self.config = config
-        self.model = ParaLip(model_config(config))
+        self.model = ParaLip(dataclasses.replace(model_config(config), mask_padding_in_ffn=True))
         self.variables = variables
         self.vocabulary = get_vocabulary(config.data.get("vocabulary", "grid_chars"))
         self.fps = float(config.data.get("fps", 25.0))
@@ -90,8 +97,11 @@ class LipGenerator:
         return cls(restored.config, restored.variables, **kwargs)
 
     def tokenize(self, text: str | Sequence[str]) -> np.ndarray:
-        """Text (characters) or phonemes -> ids with `<sil>` at both ends, as in training."""
-        return self.vocabulary.encode(text, add_silence=True)
+        """Text (characters) or phonemes -> the ids the model reads (`<sil>` at both ends for
+        lipjax's vocabularies, as in training; the bare tokens for a published token list).
+
+        Raises InputError naming every symbol outside the vocabulary."""
+        return self.vocabulary.encode_sentence(text)
 
     def prepare_identity(self, identity: ArrayLike) -> np.ndarray:
         """An identity image as float32 `[H, W, 3]` in [0, 1] at the model's size."""
@@ -124,8 +134,8 @@ class LipGenerator:
         Args:
           text: a sentence (GRID characters) or a phoneme string/list (TCD-TIMIT model).
           identity: the identity lip image, uint8 or float [0, 1], `[H, W, 3]`.
-          durations: optional frames per token including the two `<sil>` tokens
-            (`len(tokens)` entries); None = predicted.
+          durations: optional frames per token of `tokenize(text)` (lipjax vocabularies: the two
+            `<sil>` tokens included); None = predicted.
         """
         tokens = self.tokenize(text)
         if durations is None:
@@ -134,7 +144,7 @@ class LipGenerator:
             durations = np.asarray(durations, np.int32)
             if durations.shape != tokens.shape or np.any(durations < 0):
                 raise InputError(f"durations must be {len(tokens)} non-negative integers (one per "
-                                 f"token, <sil> at both ends included), got {durations.shape}")
+                                 f"token of tokenize(text)), got {durations.shape}")
         total = int(durations.sum())
         if total == 0:
             raise InputError("durations sum to zero frames")

@@ -3,7 +3,7 @@ the per-frame video decoder with U-Net-style skips from it, and `render_frames`,
 decoder on every frame of a batch of videos in one call (frames folded into the batch).
 
 TransformerT2L and DualLip reuse both (`lipjax.baselines`), so the paper's comparisons differ
-only in the sequence model. The checkpoint correspondence is in `lipjax.paralip.model`.
+only in the sequence model. The checkpoint correspondence is in `lipjax.convert.paralip`.
 """
 
 from __future__ import annotations

@@ -7,38 +7,30 @@ per-frame `VideoDecoder` (U-Net-style skips from the `IdentityEncoder`) -> frame
 All frames of all videos are decoded in one batched call (`[B, T]` folded into the batch), so the
 latency does not grow with the video length, which is the point of the paper.
 
-Checkpoint correspondence with the official PyTorch release (`model.` prefix stripped; the
-official model's `mel_out` and `spk_embed_proj` heads are unused and have no counterpart; PyTorch
-`encoder_embed_tokens.weight` is the same tensor as `encoder.embed_tokens.weight`):
+With the official release's weights (`lipjax.convert.paralip`, which also holds the tensor-by-
+tensor correspondence) inference reproduces the official PyTorch model (measured max-abs
+difference of the frames < 1e-5, `tests/convert/test_paralip.py`). The official behaviour:
 
-=================================================  ============================================
-lipjax (`params` / `batch_stats`)                  official state dict
-=================================================  ============================================
-encoder/embed_tokens/embedding [V, 256]            encoder.embed_tokens.weight
-encoder/layers_<i>/...  (see layers.FFTLayer)      encoder.layers.<i>.op.*
-encoder/layer_norm/{scale,bias}                    encoder.layer_norm.{weight,bias}
-duration_predictor/conv_<j>/{kernel,bias}          dur_predictor.conv.<j>.0.* (k, Cin, Cout <-
-                                                   Cout, Cin, k: permute (2, 1, 0))
-duration_predictor/layer_norm_<j>/{scale,bias}     dur_predictor.conv.<j>.2.{weight,bias}
-duration_predictor/linear/{kernel,bias}            dur_predictor.linear.* (kernel = weight.T)
-identity_encoder/conv<n>/{conv,norm}/...           img_encoder.conv<n>.conv_norm.{0,1}.*
-identity_encoder/fc/{kernel,bias}                  img_encoder.fc.* (kernel = weight.T; the
-                                                   input is flattened channels-first, as in
-                                                   PyTorch, so no row permutation is needed)
-decoder/pos_embed_alpha [1]                        decoder.pos_embed_alpha
-decoder/layers_<i>/..., decoder/layer_norm/...     decoder.layers.<i>.op.*, decoder.layer_norm.*
-video_decoder/fc/{kernel,bias}                     img_decoder.fc.* (kernel = weight.T; its
-                                                   12800 outputs are viewed as [256, 5, 10]
-                                                   channels-first, then moved to NHWC)
-video_decoder/dconv<n>/{conv,norm}/... (n = 1..4)  img_decoder.dconv<n>.trans_conv.{0,1}.*
-video_decoder/dconv5/{conv,norm}/...               img_decoder.dconv5.conv_norm.{0,1}.*
-video_decoder/dconv6/{kernel,bias}                 img_decoder.dconv6.*
-=================================================  ============================================
+- tokens: embedding * sqrt(hidden) (pad id 0) + sinusoidal positions counted from 1 over
+  non-padding tokens (padding: the zero vector); FFT layers (`lipjax.nn.transformer`: attention
+  dropout 0.0, FFN-ReLU dropout 0.2, residual dropout 0.2, LayerNorm eps 1e-5); the encoder's
+  final LayerNorm has eps 1e-12 (the motion decoder's 1e-5); padded rows zeroed.
+- durations: the predictor reads the encoder output with its gradient stopped; LayerNorm eps
+  1e-12; inference `d = max(round(exp(x) - 1), 0)`, all 1 where a sequence's are all 0. (The
+  official code would also zero the durations of its word-separator token unless
+  `sep_dur_loss`; the released configuration sets `sep_dur_loss`, so nothing is zeroed.)
+- the identity embedding is added to every expanded frame, padding frames are zeroed, the motion
+  decoder adds alpha * positions (padding: 0), and its output (on padding frames: the final
+  LayerNorm's bias, as officially) is rendered per frame; frames past each length are zeroed.
+  The tanh output is read as [0, 1] at inference (`to_unit_range`, the official clip at 0).
 
-Conv kernels: PyTorch Conv2d `[O, I, kh, kw]` -> flax `[kh, kw, I, O]` (permute 2, 3, 1, 0);
-ConvTranspose2d `[I, O, kh, kw]` -> flax `[kh, kw, O, I]` (same permutation; `transpose_kernel`).
-BatchNorm `running_mean/var` -> `batch_stats/.../norm/{mean,var}`. Skip concatenations put the
-decoder features first, then the skip (as the reference does).
+Switchable departures (parameters unchanged): `mask_padding_in_batch_norm` (training statistics
+only); `mask_padding_in_ffn`: off, the official padded-batch arithmetic (the FFN convs see
+padding rows, so outputs equal the official ones for a batch padded alike: tokens to its longest
+text, frames to its longest video, not to a larger bucket); on, as `LipGenerator` runs it, each
+sequence's output equals the official model's on that sequence alone, whatever the bucket.
+Where the official code finds padding frames as all-zero rows (and their positions from a zero
+first channel), lipjax uses the frame mask: the same unless a valid frame is exactly zero.
 """
 
 from __future__ import annotations
@@ -83,11 +75,16 @@ class ParaLipConfig:
       ffn_kernel: FFT feed-forward conv kernel (9).
       encoder_layers: FFT layers in the text encoder (4).
       decoder_layers: FFT layers in the motion decoder (4).
-      dropout: FFT residual dropout (0.2).
-      attention_dropout: dropout on attention weights. The released encoder layer keeps the
-        FastSpeech default of 0.1 here (not stated in the paper).
-      relu_dropout: dropout inside the FFT feed-forward (FastSpeech default 0.1, as above).
-      layer_norm_epsilon: LayerNorm epsilon in the FFT layers (1e-5).
+      dropout: FFT residual dropout, also on the embedded input of both stacks (official 0.2).
+      attention_dropout: dropout on attention weights (official 0.0).
+      relu_dropout: dropout after the FFT feed-forward's ReLU (official 0.2: the released
+        layers take it from the same hparam as the residual dropout).
+      layer_norm_epsilon: LayerNorm epsilon in the FFT layers and the motion decoder's final
+        LayerNorm (1e-5).
+      encoder_final_layer_norm_epsilon: epsilon of the text encoder's final LayerNorm (official
+        1e-12: that one is the FastSpeech LayerNorm class).
+      mask_padding_in_ffn: zero padding rows before each FFT feed-forward conv, so that outputs
+        do not depend on the padding (see `FFTLayer`); False = the official arithmetic.
       duration_channels: duration predictor conv width (256).
       duration_kernel: duration predictor conv kernel (3).
       duration_layers: duration predictor conv layers (2).
@@ -118,9 +115,11 @@ class ParaLipConfig:
     encoder_layers: int = 4
     decoder_layers: int = 4
     dropout: float = 0.2
-    attention_dropout: float = 0.1
-    relu_dropout: float = 0.1
+    attention_dropout: float = 0.0
+    relu_dropout: float = 0.2
     layer_norm_epsilon: float = 1e-5
+    encoder_final_layer_norm_epsilon: float = 1e-12
+    mask_padding_in_ffn: bool = False
     duration_channels: int = 256
     duration_kernel: int = 3
     duration_layers: int = 2
@@ -180,6 +179,7 @@ class ParaLipConfig:
             attention_dropout=self.attention_dropout,
             relu_dropout=self.relu_dropout,
             layer_norm_epsilon=self.layer_norm_epsilon,
+            mask_padding_in_ffn=self.mask_padding_in_ffn,
             name=name,
         )
 
@@ -206,7 +206,6 @@ class ParaLipOutput(NamedTuple):
 def to_unit_range(frames: ArrayLike) -> jax.Array:
     """Clips generator output to [0, 1], the official inference-time reading of the tanh output."""
     return jnp.clip(jnp.asarray(frames), 0.0, 1.0)
-
 
 
 def durations_from_log(log_durations: ArrayLike, mask: ArrayLike) -> jax.Array:
@@ -251,7 +250,7 @@ class TextEncoder(nn.Module):
         x = nn.Dropout(cfg.dropout)(x, deterministic=not train)
         for i in range(cfg.encoder_layers):
             x = cfg.fft_layer(f"layers_{i}")(x, mask, train=train)
-        x = nn.LayerNorm(epsilon=cfg.layer_norm_epsilon, name="layer_norm")(x)
+        x = nn.LayerNorm(epsilon=cfg.encoder_final_layer_norm_epsilon, name="layer_norm")(x)
         return zero_padded_rows(x, mask)
 
 
@@ -281,22 +280,26 @@ class MotionDecoder(nn.Module):
     """Input + alpha * sinusoidal positions -> FFT layers -> LayerNorm (alpha a learned scalar).
 
     Positions count valid frames from 1; padding frames get the zero vector. (The reference
-    detects padding frames as all-zero rows; here the frame mask says which they are.)
+    detects padding frames as all-zero rows; here the frame mask says which they are.) As in the
+    reference the output is not masked: padding frames carry the final LayerNorm's bias (they
+    are rendered and zeroed, and reach training statistics only without
+    `mask_padding_in_batch_norm`, as in the reference).
     """
 
     config: ParaLipConfig
 
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array, *, train: bool) -> jax.Array:
-        """Args: x `[B, T, hidden]`; mask bool `[B, T]`. Returns `[B, T, hidden]`, padding zero."""
+        """Args: x `[B, T, hidden]`, padding rows zero; mask bool `[B, T]`.
+
+        Returns `[B, T, hidden]` (padding rows: the final LayerNorm's bias)."""
         cfg = self.config
         alpha = self.param("pos_embed_alpha", nn.initializers.ones, (1,), jnp.float32)
         x = x + alpha * sinusoidal_positions(positions_from_mask(mask), dim=cfg.hidden)
         x = nn.Dropout(cfg.dropout)(x, deterministic=not train)
         for i in range(cfg.decoder_layers):
             x = cfg.fft_layer(f"layers_{i}")(x, mask, train=train)
-        x = nn.LayerNorm(epsilon=cfg.layer_norm_epsilon, name="layer_norm")(x)
-        return zero_padded_rows(x, mask)
+        return nn.LayerNorm(epsilon=cfg.layer_norm_epsilon, name="layer_norm")(x)
 
 
 class ParaLip(nn.Module):

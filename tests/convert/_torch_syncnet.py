@@ -9,23 +9,15 @@ parameterless ReLUs and max-pools, which bring each tower to 512 x 1 x 1 for the
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
 
 import torch
 from torch import nn
 
-LAYOUT = Path(__file__).parent / "layouts" / "syncnet_v2.txt"
-
+from tests._layouts import read_layout as _read_layout
 
 def read_layout() -> list[tuple[str, tuple[int, ...]]]:
     """`(state-dict name, shape)` of every tensor of syncnet_v2.model, in file order."""
-    rows = []
-    for line in LAYOUT.read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, shape = line.split("\t")
-            rows.append((name, tuple(ast.literal_eval(shape))))
-    return rows
+    return _read_layout("syncnet_v2")
 
 
 def _audio_cnn() -> nn.Sequential:

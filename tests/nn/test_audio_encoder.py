@@ -1,11 +1,9 @@
-"""Tests of lipjax.nn.audio_encoder against Wav2Lip's published layout (reference TSV) and an
+"""Tests of lipjax.nn.audio_encoder against Wav2Lip's published layout and an
 independent NCHW/OIHW forward pass written with lax.conv_general_dilated."""
 
 from __future__ import annotations
 
-import ast
 import math
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -15,8 +13,8 @@ from jax import lax
 
 from lipjax.errors import InputError
 from lipjax.nn.audio_encoder import WAV2LIP_AUDIO_BLOCKS, AudioEncoder, ConvNormBlock
+from tests._layouts import read_layout
 
-TSV = Path("/work/shared/reference/wav2lip_audio_encoder_state_dict.tsv")
 WAV2LIP_AUDIO_PARAMS = 2_812_672
 
 
@@ -31,15 +29,10 @@ def shapes():
 
 
 def _read_tsv() -> dict[str, tuple[int, ...]]:
-    if not TSV.is_file():
-        pytest.skip(f"reference table {TSV} is not available")
-    table = {}
-    for line in TSV.read_text().splitlines():
-        if not line or line.startswith("#") or line.startswith("name\t"):
-            continue
-        name, shape, _ = line.split("\t")
-        table[name] = tuple(ast.literal_eval(shape))
-    return table
+    """The audio encoder's tensors in Wav2Lip's published generator layout (prefix removed)."""
+    prefix = "audio_encoder."
+    return {name[len(prefix):]: shape for name, shape in read_layout("wav2lip_generator")
+            if name.startswith(prefix)}
 
 
 def test_parameter_count(shapes):

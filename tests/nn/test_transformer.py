@@ -108,3 +108,23 @@ def test_fft_layer_dropout_only_in_training(rng):
     a = module.apply(params, x, mask, train=False)
     b = module.apply(params, x, mask, train=True, rngs={"dropout": jax.random.key(3)})
     assert not np.allclose(a, b)
+
+
+def test_fft_layer_mask_padding_in_ffn_makes_padding_irrelevant(rng):
+    """Official arithmetic: the FFN conv sees LayerNorm(0) = its bias on padding rows, so the
+    last valid rows depend on the padding; masked, a padded sequence equals the sequence alone
+    (whose conv sees SAME zero padding), with the same parameters."""
+    x = rng.normal(size=(1, 4, 8)).astype(np.float32)
+    padded = np.concatenate([x, np.zeros((1, 3, 8), np.float32)], axis=1)
+    mask, padded_mask = np.ones((1, 4), bool), np.array([[1] * 4 + [0] * 3], bool)
+    for masked in (False, True):
+        module = transformer.FFTLayer(num_heads=2, ffn_hidden=12, ffn_kernel=5,
+                                      mask_padding_in_ffn=masked)
+        params = module.init(jax.random.key(0), x, mask, train=False)
+        params = jax.tree.map(lambda a: a + 0.3 * rng.normal(size=a.shape).astype(np.float32), params)
+        alone = np.asarray(module.apply(params, x, mask, train=False))
+        with_padding = np.asarray(module.apply(params, padded, padded_mask, train=False))
+        assert np.all(with_padding[0, 4:] == 0)
+        same = np.allclose(with_padding[:, :4], alone, atol=1e-5)
+        assert same == masked
+        assert np.allclose(with_padding[:, :2], alone[:, :2], atol=1e-5)  # beyond the kernel's reach

@@ -2,7 +2,6 @@
 
 import dataclasses
 import math
-import pathlib
 
 import chex
 import jax
@@ -13,8 +12,8 @@ import pytest
 from lipjax.errors import ConfigError, InputError
 from lipjax.paralip import model as paralip
 from lipjax.paralip.model import ParaLip, ParaLipConfig
+from tests._layouts import read_layout
 
-TSV = pathlib.Path("/work/shared/reference/paralip_official_state_dict.tsv")
 
 TINY = ParaLipConfig(
     vocab_size=10,
@@ -46,20 +45,21 @@ def abstract_params(config: ParaLipConfig):
     return jax.eval_shape(init)
 
 
+def official_layout() -> list[tuple[str, tuple[int, ...]]]:
+    return read_layout("paralip_official")
+
+
 def official_counts() -> dict:
     """Trainable elements per top-level module of the official checkpoint (buffers excluded)."""
     totals = {}
-    for line in TSV.read_text().splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name, shape, _ = line.split("\t")
+    for name, shape in official_layout():
         if any(s in name for s in ("running_", "num_batches_tracked", "_float_tensor")):
             continue
         # `encoder_embed_tokens` is the same tensor as `encoder.embed_tokens` (counted once).
         if name.startswith("encoder_embed_tokens"):
             continue
         top = name.split(".")[0]
-        totals[top] = totals.get(top, 0) + math.prod(eval(shape))  # shapes are tuple literals
+        totals[top] = totals.get(top, 0) + math.prod(shape)
     return totals
 
 
@@ -81,7 +81,6 @@ def test_each_extra_token_adds_256_parameters(paper_variables):
     assert count(bigger["params"]) - count(paper_variables["params"]) == 13 * 256
 
 
-@pytest.mark.skipif(not TSV.exists(), reason="reference state-dict table not available")
 def test_module_totals_agree_with_official_checkpoint(paper_variables):
     params = paper_variables["params"]
     official = official_counts()
@@ -98,11 +97,7 @@ def test_module_totals_agree_with_official_checkpoint(paper_variables):
     for theirs, ours in mapping.items():
         assert count(params[ours]) == official[theirs], theirs
     # BatchNorm running statistics: one mean and one var per official BatchNorm channel.
-    stats = sum(
-        math.prod(eval(line.split("\t")[1]))
-        for line in TSV.read_text().splitlines()
-        if "running_" in line
-    )
+    stats = sum(math.prod(shape) for name, shape in official_layout() if "running_" in name)
     assert count(paper_variables["batch_stats"]) == stats
 
 
@@ -256,3 +251,76 @@ def test_inconsistent_config_raises_config_error():
         ParaLipConfig(image_height=84)
     with pytest.raises(ConfigError, match="identity_dim"):
         ParaLipConfig(identity_dim=128)
+
+
+def recorded_rates_and_epsilons(model: ParaLip, variables, tokens, identity, durations) -> dict:
+    """`{module path: Dropout rate or LayerNorm epsilon}` of every one the model calls."""
+    import flax.linen as nn
+
+    seen = {}
+
+    def record(next_fun, args, kwargs, context):
+        module = context.module
+        if context.method_name == "__call__" and isinstance(module, (nn.Dropout, nn.LayerNorm)):
+            value = module.rate if isinstance(module, nn.Dropout) else module.epsilon
+            seen["/".join(module.path)] = value
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(record):
+        model.apply(variables, tokens, identity, durations, max_frames=9, train=True,
+                    mutable=["batch_stats"], rngs={"dropout": jax.random.key(0)})
+    return seen
+
+
+def test_official_dropout_rates_and_layer_norm_epsilons(tiny):
+    model, variables, tokens, identity = tiny
+    seen = recorded_rates_and_epsilons(model, variables, tokens, identity,
+                                       jnp.array([[2, 1, 3, 0], [1, 2, 0, 0]], jnp.int32))
+    for stack in ("encoder", "decoder"):
+        assert seen[f"{stack}/Dropout_0"] == 0.2                        # on the embedded input
+        layer = f"{stack}/layers_0"
+        assert seen[f"{layer}/self_attn/Dropout_0"] == 0.0              # attention weights
+        assert seen[f"{layer}/ffn/Dropout_0"] == 0.2                    # after the FFN's ReLU
+        assert seen[f"{layer}/Dropout_0"] == seen[f"{layer}/Dropout_1"] == 0.2  # residuals
+        assert seen[f"{layer}/layer_norm1"] == seen[f"{layer}/layer_norm2"] == 1e-5
+    assert seen["encoder/layer_norm"] == 1e-12 and seen["decoder/layer_norm"] == 1e-5
+    assert seen["duration_predictor/layer_norm_0"] == 1e-12
+    assert seen["duration_predictor/Dropout_0"] == 0.5
+
+
+def randomized(variables, seed: int = 0):
+    """Every parameter moved off its initial value (LayerNorm biases non-zero, so padding rows
+    carry information)."""
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda a: a + 0.2 * rng.normal(size=a.shape).astype(np.float32), variables)
+
+
+def test_padding_changes_official_outputs_only_without_mask_padding_in_ffn(tiny):
+    """Official arithmetic: the FFN convs see LayerNorm(0) = its bias on padding rows, so bucket
+    padding changes the last frames; `mask_padding_in_ffn` makes any padding equal none."""
+    _, variables, _, identity = tiny
+    variables = randomized(variables)
+    tokens, durations = jnp.array([[3, 4, 5]], jnp.int32), jnp.array([[2, 1, 2]], jnp.int32)
+    padded_tokens = jnp.pad(tokens, ((0, 0), (0, 5)))
+    padded_durations = jnp.pad(durations, ((0, 0), (0, 5)))
+    for mask, equal in ((False, False), (True, True)):
+        model = ParaLip(dataclasses.replace(TINY, mask_padding_in_ffn=mask))
+        alone = model.apply(variables, tokens, identity[:1], durations, max_frames=5, train=False)
+        padded = model.apply(variables, padded_tokens, identity[:1], padded_durations,
+                             max_frames=12, train=False)
+        difference = np.abs(np.asarray(padded.frames[:, :5]) - np.asarray(alone.frames)).max()
+        assert (difference < 1e-5) == equal, (mask, difference)
+
+
+def test_motion_decoder_padding_rows_carry_the_layer_norm_bias(tiny):
+    """As in the official model, the motion decoder's output is not masked (padding frames are
+    rendered, then zeroed)."""
+    _, variables, _, _ = tiny
+    variables = randomized(variables)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(1, 6, 16)), jnp.float32)
+    mask = jnp.array([[True] * 4 + [False] * 2])
+    x = x * mask[..., None]
+    out = paralip.MotionDecoder(TINY).apply({"params": variables["params"]["decoder"]}, x, mask,
+                                            train=False)
+    bias = variables["params"]["decoder"]["layer_norm"]["bias"]
+    np.testing.assert_allclose(np.asarray(out)[0, 4:], np.broadcast_to(bias, (2, 16)), atol=1e-5)

@@ -3,8 +3,6 @@ one (no torch needed), the derived feature-map sizes and the input checks."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -16,17 +14,13 @@ import lipjax.syncnet
 from lipjax.convert.syncnet import _torch_name
 from lipjax.convert.torch_io import specs_from_template
 from lipjax.errors import InputError
+from tests._layouts import read_layout
 from lipjax.syncnet.model import (AUDIO_LAYERS, NUM_BATCH_STATS, NUM_PARAMETERS, VIDEO_LAYERS,
                                   SyncNetV2, SyncNetV2Network, random_variables,
                                   variables_template)
 
-LAYOUT = Path(__file__).parents[1] / "convert" / "layouts" / "syncnet_v2.txt"
-
-
 def _published_layout() -> dict[str, tuple[int, ...]]:
-    rows = [line.split("\t") for line in LAYOUT.read_text().splitlines()
-            if line and not line.startswith("#")]
-    return {name: tuple(ast.literal_eval(shape)) for name, shape in rows
+    return {name: shape for name, shape in read_layout("syncnet_v2")
             if not name.endswith("num_batches_tracked")}
 
 
