@@ -167,6 +167,18 @@ def test_converted_expert_restores_as_the_expert(expert_checkpoint, tmp_path):
         variables["batch_stats"]["face_encoder"]["block_3"]["norm"]["var"])
 
 
+def test_the_convert_command_takes_the_expert_as_a_syncnet(expert_checkpoint, tmp_path, capsys):
+    from lipjax import cli
+
+    _, path = expert_checkpoint
+    out = tmp_path / "expert"
+    assert cli.main(["convert", "syncnet", "--torch_checkpoint", str(path), "--out", str(out)]) == 0
+    assert isinstance(restore_generator(out).module, SyncNetColor)
+    assert cli.main(["convert", "syncnet", "--torch_checkpoint", str(path), "--out",
+                     str(out)]) == 2  # an existing workdir is never overwritten
+    assert "already exists" in capsys.readouterr().err
+
+
 def test_mismatched_checkpoint_names_every_problem_and_writes_nothing(generator_checkpoint,
                                                                        tmp_path):
     model, _ = generator_checkpoint
