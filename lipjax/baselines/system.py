@@ -38,6 +38,7 @@ from lipjax.paralip.system import (
     frame_quality_terms,
     identity_baseline_terms,
     image_shape,
+    lip_preview,
     rendered_frame_terms,
 )
 from lipjax.training.system import LossTerm, dataclass_from_config, evaluation_landmark_fn
@@ -161,6 +162,10 @@ class AutoregressiveSystem:
 
     # Real and fake are the rendered frames, as in ParaLip.
     discriminator_inputs = ParaLipSystem.discriminator_inputs
+
+    def preview(self, variables: PyTree, batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+        """Free-running frames next to the ground truth of the first video."""
+        return lip_preview(to_unit_range(self.decode(variables, batch).frames), batch)
 
     def evaluate(self, variables: PyTree, batch: Mapping[str, jax.Array]) -> dict[str, LossTerm]:
         target = batch["frames"]

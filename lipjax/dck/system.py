@@ -163,6 +163,12 @@ class DCKSystem:
         return DiscriminatorInputs(real=batch["target"], fake=outputs.frame,
                                    mask=self._frame_mask(batch))
 
+    def preview(self, variables, batch) -> dict[str, jax.Array]:
+        """Input crops, generated crops and targets of the first pair (both directions)."""
+        out, _ = self.generate(variables, batch, train=False, rngs={})
+        return {"input": batch["source"][0], "generated": out.frame[0],
+                "target": batch["target"][0], "mask": self._frame_mask(batch)[0]}
+
     def evaluate(self, variables, batch) -> dict[str, LossTerm]:
         out, _ = self.generate(variables, batch, train=False, rngs={})
         mask = self._frame_mask(batch)

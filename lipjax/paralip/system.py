@@ -34,6 +34,7 @@ from lipjax.training.system import (
 )
 
 __all__ = ["ParaLipSystem", "model_config", "discriminator_config", "frame_quality_terms",
+           "lip_preview",
            "identity_baseline_terms", "image_shape", "apply_for_training",
            "rendered_frame_terms"]
 
@@ -195,6 +196,11 @@ class ParaLipSystem:
         return DiscriminatorInputs(real=outputs.targets, fake=outputs.model.frames,
                                    mask=outputs.frame_mask)
 
+    def preview(self, variables, batch) -> dict[str, jax.Array]:
+        """Generated (predicted durations) next to ground-truth frames of the first video."""
+        gen, _ = self.generate(variables, batch, train=False, rngs={}, durations=None)
+        return lip_preview(to_unit_range(gen.frames), batch)
+
     def evaluate(self, variables, batch) -> dict[str, LossTerm]:
         valid = self._frame_mask(batch)
         out: dict[str, LossTerm] = {}
@@ -213,6 +219,13 @@ class ParaLipSystem:
                     jnp.sum(batch["example_mask"]))
         out.update(identity_baseline_terms(batch, valid, landmark_fn=self.landmark_fn))
         return out
+
+
+def lip_preview(generated: jax.Array, batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    """The preview panels of the first video of a lips batch (`lipjax.training.previews`):
+    generated frames `[B, T, H, W, 3]` in [0, 1] next to the ground truth, over its frames."""
+    return {"generated": generated[0], "ground truth": batch["frames"][0],
+            "mask": batch["frame_mask"][0]}
 
 
 def frame_quality_terms(frames: jax.Array, batch: Mapping[str, jax.Array], mask: jax.Array, *,

@@ -32,6 +32,8 @@ from lipjax.training import steps
 from lipjax.training.checkpoint import Checkpointer
 from lipjax.training.config import validate_config
 from lipjax.training.evaluation import config_buckets, config_devices, evaluate
+from lipjax.training.metric_writer import MetricWriter
+from lipjax.training.previews import PreviewMaker
 from lipjax.training.parallel import DataParallel
 from lipjax.training.state import TrainState, count_params, init_state, make_rng
 from lipjax.training.system import System, make_system
@@ -43,38 +45,11 @@ from lipjax.training.workdir import (
     write_config,
 )
 
-__all__ = ["train_and_evaluate", "MetricWriter", "DEFAULT_MAX_CONSECUTIVE_SKIPPED"]
+__all__ = ["train_and_evaluate", "DEFAULT_MAX_CONSECUTIVE_SKIPPED"]
 
 logger = logging.getLogger(__name__)
 # Consecutive skipped (non-finite) generator updates after which a run stops with an error.
 DEFAULT_MAX_CONSECUTIVE_SKIPPED = 20
-
-
-class MetricWriter:
-    """Scalars to TensorBoard (tensorboardX, no TensorFlow needed) and to `metrics.jsonl`."""
-
-    def __init__(self, workdir: str, *, tensorboard: bool = True):
-        self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", encoding="utf-8")
-        self._tb = None
-        if tensorboard:
-            from tensorboardX import SummaryWriter
-
-            self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
-
-    def write(self, step: int, scalars: dict[str, float], *, prefix: str = "") -> None:
-        import json
-
-        scalars = {f"{prefix}{k}": float(v) for k, v in scalars.items()}
-        self._jsonl.write(json.dumps({"step": int(step), **scalars}) + "\n")
-        self._jsonl.flush()
-        if self._tb is not None:
-            for k, v in scalars.items():
-                self._tb.add_scalar(k, v, int(step))
-
-    def close(self) -> None:
-        self._jsonl.close()
-        if self._tb is not None:
-            self._tb.close()
 
 
 @dataclasses.dataclass
@@ -182,6 +157,8 @@ def _train(run: _Run, config: ml_collections.ConfigDict, workdir: str, *,
     skips = _SkipCounter(int(tc.get("max_consecutive_skipped") or DEFAULT_MAX_CONSECUTIVE_SKIPPED))
     ckpt = Checkpointer(checkpoint_dir(workdir), max_to_keep=tc.get("checkpoints_to_keep", 3))
     writer = MetricWriter(workdir, tensorboard=tc.get("tensorboard", True))
+    writer.config(config, step=start)
+    previews = _preview_maker(run, config, workdir)
     eval_metrics: dict[str, float] = {}
     pending: list = []
     examples, t_window, throughput = 0, time.perf_counter(), float("nan")
@@ -214,6 +191,8 @@ def _train(run: _Run, config: ml_collections.ConfigDict, workdir: str, *,
                                         max_batches=tc.get("max_eval_batches"))
                 writer.write(done, eval_metrics, prefix="eval/")
                 write_json(os.path.join(workdir, f"eval_{done}.json"), eval_metrics)
+                if previews is not None:
+                    previews.write(writer, done, dp.unreplicate(state).generator.variables)
             bar.update(1)
             if not last:
                 batch = next(run.pipeline)
@@ -228,6 +207,21 @@ def _train(run: _Run, config: ml_collections.ConfigDict, workdir: str, *,
             "generator_params": n_gen, "discriminator_params": n_disc,
             "final_step": int(jax.device_get(dp.unreplicate(state).step)),
             "skipped_steps": skips.total, "skipped_records": run.pipeline.stats}
+
+
+def _preview_maker(run: _Run, config: ml_collections.ConfigDict, workdir: str
+                   ) -> PreviewMaker | None:
+    """Previews of the first evaluation example (`lipjax.training.previews`), when the system
+    makes them and `train.previews` (default True) allows."""
+    if not config.train.get("previews", True) or not hasattr(run.system, "preview"):
+        return None
+    pipeline = Pipeline(run.eval_source, batch_size=int(config.data.eval_batch_size),
+                        buckets=config_buckets(config), example_fn=run.system.example_fn,
+                        length_fn=run.system.length_fn, training=False, num_epochs=1,
+                        seed=config.seed, prefetch=0)
+    with pipeline:
+        batch = next(pipeline, None)
+    return None if batch is None else PreviewMaker(run.system, batch, workdir)
 
 
 def _save(ckpt: Checkpointer, step: int, state: TrainState, pipeline: Pipeline,
