@@ -1,8 +1,13 @@
-"""Training losses of ParaLip (Liu et al., AAAI 2022, Sec. 3.3) and the DCK talking-face model.
+"""Training losses of ParaLip (Liu et al., AAAI 2022, Sec. 3.3), the DCK talking-face model and
+Wav2Lip (Prajwal et al., ACM MM 2020).
 
 ParaLip's generator minimises ``L_rec + L_dur + L_ssim + 5 * L_adv`` (weights are config fields,
 not set here): an L1 reconstruction loss, a duration loss (Eq. 4), an SSIM loss (Eq. 5) and an
-LSGAN adversarial loss; the DCK model uses ``L_adv + 10 * L1``.
+LSGAN adversarial loss; the DCK model uses ``L_adv + 10 * L1``. Wav2Lip trains its lip-sync
+expert and scores sync with binary cross-entropy of a probability (`binary_cross_entropy`), and
+its visual-quality GAN with BCE on a sigmoid discriminator (`BCE_GAN`); `AdversarialLosses`
+pairs a generator's and a discriminator's adversarial loss (`LSGAN`, `BCE_GAN`) for the shared
+training step (`lipjax.training.System.adversarial_losses`).
 
 Every loss is a pure function of arrays, masked and normalised by the number of valid items, and
 follows the batch / mask convention of `lipjax.metrics` (shared through `masked_mean`): the mask
@@ -12,7 +17,7 @@ selected out (garbage or NaN in padding cannot leak in) and an all-invalid batch
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Callable, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +32,12 @@ __all__ = [
     "ssim_loss",
     "lsgan_generator_loss",
     "lsgan_discriminator_loss",
+    "binary_cross_entropy",
+    "bce_generator_loss",
+    "bce_discriminator_loss",
+    "AdversarialLosses",
+    "LSGAN",
+    "BCE_GAN",
 ]
 
 DurationLossKind = Literal["paper", "log_mse"]
@@ -183,3 +194,66 @@ def lsgan_discriminator_loss(
     _check_same_shape(d_real, d_fake, "d_real and d_fake")
     d_real, d_fake = zero_invalid(d_real, mask), zero_invalid(d_fake, mask)
     return masked_mean((d_real - 1.0) ** 2, mask) + masked_mean(d_fake**2, mask)
+
+
+# The smallest normal float32: probabilities are floored here before the log (see below).
+_TINY = float(jnp.finfo(jnp.float32).tiny)
+
+
+def binary_cross_entropy(prob: ArrayLike, target: ArrayLike,
+                         mask: ArrayLike | None = None) -> jax.Array:
+    """PyTorch `F.binary_cross_entropy` of probabilities, the mean over valid items of
+    ``-(y log p + (1 - y) log(1 - p))``.
+
+    Wav2Lip's expert loss (BCE of the cosine similarity of its non-negative, unit embeddings,
+    in [0, 1], against 1 in sync / 0 off sync), its generator's sync loss (the same against 1)
+    and its quality discriminator's loss. `p` is clipped to [0, 1] (a cosine can exceed 1 by
+    rounding) and floored at the smallest normal float32 inside each log, so the loss and its
+    gradient stay finite where PyTorch clamps the log at -100 (here: at -87.3).
+
+    Args:
+      prob: float probabilities `[B, ...]`.
+      target: labels in [0, 1], broadcastable to `prob`.
+      mask: bool mask, a prefix of `prob`'s shape; None = all valid.
+
+    Returns:
+      Scalar float32; 0 if nothing is valid.
+    """
+    prob = jnp.clip(zero_invalid(jnp.asarray(prob, jnp.float32), mask), 0.0, 1.0)
+    target = jnp.broadcast_to(jnp.asarray(target, jnp.float32), prob.shape)
+    log_p = jnp.log(jnp.maximum(prob, _TINY))
+    log_not_p = jnp.log(jnp.maximum(1.0 - prob, _TINY))
+    return masked_mean(-(target * log_p + (1.0 - target) * log_not_p), mask)
+
+
+def bce_generator_loss(d_fake: ArrayLike, mask: ArrayLike | None = None) -> jax.Array:
+    """Wav2Lip's perceptual (adversarial) generator loss: BCE of the sigmoid discriminator's
+    `D(fake)` (probabilities) against 1, the non-saturating GAN loss. Masking as
+    `lsgan_generator_loss`."""
+    return binary_cross_entropy(d_fake, 1.0, mask)
+
+
+def bce_discriminator_loss(d_real: ArrayLike, d_fake: ArrayLike,
+                           mask: ArrayLike | None = None) -> jax.Array:
+    """Wav2Lip's quality-discriminator loss: BCE(D(real), 1) + BCE(D(fake), 0) on probabilities
+    (its two terms are backpropagated one after the other before one optimiser step: a sum).
+    Shapes and masking as `lsgan_discriminator_loss`."""
+    d_real, d_fake = jnp.asarray(d_real), jnp.asarray(d_fake)
+    _check_same_shape(d_real, d_fake, "d_real and d_fake")
+    return binary_cross_entropy(d_real, 1.0, mask) + binary_cross_entropy(d_fake, 0.0, mask)
+
+
+class AdversarialLosses(NamedTuple):
+    """A GAN's two losses on discriminator outputs.
+
+    Attributes:
+      generator: `(d_fake, mask) -> scalar`, what the generator minimises.
+      discriminator: `(d_real, d_fake, mask) -> scalar`, what the discriminator minimises.
+    """
+
+    generator: Callable[[jax.Array, jax.Array], jax.Array]
+    discriminator: Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
+
+
+LSGAN = AdversarialLosses(lsgan_generator_loss, lsgan_discriminator_loss)
+BCE_GAN = AdversarialLosses(bce_generator_loss, bce_discriminator_loss)

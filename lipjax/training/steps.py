@@ -6,9 +6,12 @@ and `lipjax.training.parallel` maps it over devices with `jax.pmap` or `jax.shar
 
 What differs between systems (ParaLip, the DCK talking face, the AR baselines) is behind the
 `System` protocol: how the generator is applied and which loss terms it has. The step is
-shared: generator update (reconstruction terms + LSGAN term against a frozen discriminator), then
-discriminator update on real vs generated (stop-gradient) frames, a non-finite guard that skips
-an update and counts it, and exact global loss normalisation across devices.
+shared: generator update (reconstruction terms + adversarial term against a frozen
+discriminator), then discriminator update on real vs generated (stop-gradient) frames, a
+non-finite guard that skips an update and counts it, and exact global loss normalisation across
+devices. The adversarial losses are LSGAN unless the system provides its own pair with an
+`adversarial_losses()` method (`lipjax.losses.AdversarialLosses`; Wav2Lip: BCE on a sigmoid,
+`lipjax.losses.BCE_GAN`); see `adversarial_losses` below.
 
 Exact normalisation: each loss term is a masked mean over the valid elements of the local batch,
 reported with that element count. Reweighting it by `count / pmean(count)` before the gradient
@@ -25,11 +28,11 @@ import jax.numpy as jnp
 from jax import lax
 import optax
 
-from lipjax.losses import lsgan_discriminator_loss, lsgan_generator_loss
+from lipjax.losses import LSGAN, AdversarialLosses
 from lipjax.training.state import ModelState, TrainState
 from lipjax.training.system import LossTerm, System
 
-__all__ = ["train_step", "eval_step", "ADV"]
+__all__ = ["train_step", "eval_step", "adversarial_losses", "ADV"]
 
 PyTree = Any
 Batch = Mapping[str, jax.Array]
@@ -56,10 +59,23 @@ def _guarded_update(model: ModelState, grads: PyTree, batch_stats: PyTree,
     Checking the result catches what the gradients alone do not: an absurd learning rate turns
     finite gradients into infinite parameters. The decision is the same on every device (its
     inputs are all-reduced).
+
+    The choice is one `lax.cond` on the whole state, not a `jnp.where` per leaf: XLA's CPU
+    fusion copies the scalar `applied` (an `and` of one test per leaf) into every leaf's select,
+    which grows the program with the square of the leaf count (a Wav2Lip network, ~500 leaves
+    with Adam's: minutes of compilation instead of seconds). The values are the same.
     """
     updated = model.apply_gradients(grads, batch_stats)
     applied = finite & _is_finite((updated.params, updated.batch_stats, updated.opt_state))
-    return jax.tree.map(lambda new, old: jnp.where(applied, new, old), updated, model), applied
+    return lax.cond(applied, lambda new, old: new, lambda new, old: old, updated, model), applied
+
+
+def adversarial_losses(system: System) -> AdversarialLosses:
+    """The GAN losses of `system`: what its optional `adversarial_losses()` method returns, else
+    `lipjax.losses.LSGAN` (the same functions every system without the method has always used,
+    so their numerics are unchanged)."""
+    provided = getattr(system, "adversarial_losses", None)
+    return LSGAN if provided is None else provided()
 
 
 def _adversarial(system: System) -> bool:
@@ -100,8 +116,9 @@ def train_step(state: TrainState, batch: Batch, rng: jax.Array, *, system: Syste
 
 def _generator_update(state: TrainState, batch: Batch, rng: jax.Array, system: System,
                       axis_name: str) -> tuple[ModelState, Any, dict[str, jax.Array]]:
-    """The generator's step: reconstruction terms + the LSGAN term against the current (frozen)
-    discriminator. Returns (new generator state, generator outputs, metrics)."""
+    """The generator's step: reconstruction terms + the adversarial term (`adversarial_losses`)
+    against the current (frozen) discriminator. Returns (new generator state, generator
+    outputs, metrics)."""
     gen_rng, dropout_rng = jax.random.split(rng)
     weights = system.loss_weights
     adversarial = _adversarial(system)
@@ -121,7 +138,7 @@ def _generator_update(state: TrainState, batch: Batch, rng: jax.Array, system: S
         if adversarial:
             d_in = system.discriminator_inputs(outputs, batch)
             d_fake = _discriminate(system, state.discriminator, d_in.fake)
-            terms[ADV] = LossTerm(lsgan_generator_loss(d_fake, d_in.mask),
+            terms[ADV] = LossTerm(adversarial_losses(system).generator(d_fake, d_in.mask),
                                   jnp.sum(d_in.mask))
         total = sum(term_weight(name) * _global_mean(term, axis_name)
                     for name, term in terms.items())
@@ -145,7 +162,8 @@ def _generator_update(state: TrainState, batch: Batch, rng: jax.Array, system: S
 
 def _discriminator_update(disc: ModelState, outputs: Any, batch: Batch, system: System,
                           axis_name: str) -> tuple[ModelState, dict[str, jax.Array]]:
-    """The discriminator's LSGAN step on real vs generated (stop-gradient) samples."""
+    """The discriminator's step (`adversarial_losses`) on real vs generated (stop-gradient)
+    samples."""
     d_in = system.discriminator_inputs(outputs, batch)
     fake = lax.stop_gradient(d_in.fake)
     count = jnp.sum(d_in.mask)
@@ -160,7 +178,7 @@ def _discriminator_update(disc: ModelState, outputs: Any, batch: Batch, system: 
         else:
             scores, stats = system.discriminator.apply(variables, both, train=True), {}
         d_real, d_fake = jnp.split(scores, 2, axis=0)
-        loss = lsgan_discriminator_loss(d_real, d_fake, d_in.mask)
+        loss = adversarial_losses(system).discriminator(d_real, d_fake, d_in.mask)
         return _global_mean(LossTerm(loss, count), axis_name), stats
 
     (d_total, d_stats), d_grads = jax.value_and_grad(

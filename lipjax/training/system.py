@@ -79,6 +79,12 @@ class System(Protocol):
       loss_weights: term name -> weight; 0 switches a term off. The adversarial term is "adv".
       adversarial_start_step: the generator's "adv" term counts from this step on (the
         discriminator trains from step 0); 0 = from the start.
+
+    Optional member (not part of the runtime check; the step looks for it):
+      adversarial_losses(): -> `lipjax.losses.AdversarialLosses`, the generator's and the
+        discriminator's loss functions on the discriminator's outputs. A system without it
+        trains with LSGAN (`lipjax.losses.LSGAN`); Wav2Lip's sigmoid quality discriminator
+        returns `lipjax.losses.BCE_GAN`.
     """
 
     generator: nn.Module
@@ -122,7 +128,8 @@ class System(Protocol):
         """The non-adversarial loss terms whose weight is non-zero."""
 
     def discriminator_inputs(self, outputs: Any, batch: Batch) -> DiscriminatorInputs:
-        """Real and generated samples for the discriminator."""
+        """Real and generated samples for the discriminator (scored with the system's
+        `adversarial_losses()` if it has one, else LSGAN)."""
 
     def evaluate(self, variables: Variables, batch: Batch) -> dict[str, LossTerm]:
         """Evaluation metrics of one batch, as masked means with their counts."""

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from lipjax.errors import InputError
+from lipjax.errors import ConfigError, InputError
 from lipjax.nn.audio_encoder import WAV2LIP_AUDIO_BLOCKS, AudioEncoder, ConvBlockSpec, ConvNormBlock
 from lipjax.nn.conv import ConvTransposeNormAct
 
@@ -117,19 +117,39 @@ SYNCNET_AUDIO_BLOCKS: tuple[ConvBlockSpec, ...] = (
 
 @dataclasses.dataclass(frozen=True)
 class Wav2LipConfig:
-    """BatchNorm settings of the Wav2Lip networks (their sizes are fixed: the published ones).
+    """BatchNorm settings and width of the Wav2Lip networks (layer tables: the published ones).
 
     Attributes:
       bn_axis_name: BatchNorm cross-device axis in training (None; 'data' under `jax.pmap`).
       bn_momentum, bn_epsilon: flax convention (PyTorch's momentum 0.1 is 0.9 here; eps 1e-5).
+      channel_divisor: every block's channels are divided by it (rounded down, at least 1), the
+        generator's 3 output channels excepted: 1 is the published networks (and what the
+        importers build); e.g. 8 makes CPU-sized networks with the same layers and strides.
     """
 
     bn_axis_name: str | None = None
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
+    channel_divisor: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.channel_divisor, bool) or not isinstance(self.channel_divisor, int) \
+                or self.channel_divisor < 1:
+            raise ConfigError(f"Wav2LipConfig.channel_divisor must be an int >= 1, got "
+                              f"{self.channel_divisor!r}")
+
+    def width(self, channels: int) -> int:
+        """`channels` of a published block at this width."""
+        return max(1, channels // self.channel_divisor)
+
+
+def _narrow(specs: Sequence[ConvBlockSpec], cfg: Wav2LipConfig) -> tuple[ConvBlockSpec, ...]:
+    """A block table at the config's width."""
+    return tuple(spec._replace(features=cfg.width(spec.features)) for spec in specs)
 
 
 def _block(spec: ConvBlockSpec, cfg: Wav2LipConfig, name: str) -> ConvNormBlock:
+    spec = spec._replace(features=cfg.width(spec.features))
     return ConvNormBlock(spec, axis_name=cfg.bn_axis_name, momentum=cfg.bn_momentum,
                          epsilon=cfg.bn_epsilon, name=name)
 
@@ -137,7 +157,7 @@ def _block(spec: ConvBlockSpec, cfg: Wav2LipConfig, name: str) -> ConvNormBlock:
 def _transpose_block(spec: ConvTransposeSpec, cfg: Wav2LipConfig, name: str
                      ) -> ConvTransposeNormAct:
     return ConvTransposeNormAct(
-        spec.features, kernel_size=spec.kernel_size, stride=spec.stride, padding=spec.padding,
+        cfg.width(spec.features), kernel_size=spec.kernel_size, stride=spec.stride, padding=spec.padding,
         output_padding=spec.output_padding, bn_momentum=cfg.bn_momentum,
         bn_epsilon=cfg.bn_epsilon, bn_axis_name=cfg.bn_axis_name, name=name)
 
@@ -238,7 +258,7 @@ class Wav2LipGenerator(nn.Module):
         cfg = self.config
         lead, flat_faces, flat_mels = _check_leading(
             jnp.asarray(faces), jnp.asarray(mels), (FACE_SIZE, FACE_SIZE, 6), what="Wav2Lip")
-        audio = AudioEncoder(WAV2LIP_AUDIO_BLOCKS, axis_name=cfg.bn_axis_name,
+        audio = AudioEncoder(_narrow(WAV2LIP_AUDIO_BLOCKS, cfg), axis_name=cfg.bn_axis_name,
                              bn_momentum=cfg.bn_momentum, bn_epsilon=cfg.bn_epsilon,
                              name="audio_encoder")(flat_mels, train=train)
         skips = FaceEncoder(cfg, name="face_encoder")(flat_faces, train=train)
@@ -266,12 +286,20 @@ class SyncNetColor(nn.Module):
     lips match the audio (`sync_similarity`).
 
     Submodules: `face_encoder` (`ConvStack` of `SYNCNET_FACE_BLOCKS`, 17 blocks) and
-    `audio_encoder` (`lipjax.nn.AudioEncoder` of `SYNCNET_AUDIO_BLOCKS`, 14 blocks).
+    `audio_encoder` (`lipjax.nn.AudioEncoder` of `SYNCNET_AUDIO_BLOCKS`, 14 blocks). The two
+    towers are independent: `embed_faces` and `embed_audio` run one each (training embeds a
+    face window once and its in-sync and off-sync audio together).
     """
 
     config: Wav2LipConfig = Wav2LipConfig()
 
-    @nn.compact
+    def setup(self) -> None:
+        cfg = self.config
+        self.face_encoder = ConvStack(SYNCNET_FACE_BLOCKS, cfg)
+        self.audio_encoder = AudioEncoder(_narrow(SYNCNET_AUDIO_BLOCKS, cfg),
+                                          axis_name=cfg.bn_axis_name,
+                                          bn_momentum=cfg.bn_momentum, bn_epsilon=cfg.bn_epsilon)
+
     def __call__(self, faces: ArrayLike, mels: ArrayLike, *, train: bool = False
                  ) -> SyncEmbeddings:
         """Embeds faces and audio.
@@ -283,19 +311,38 @@ class SyncNetColor(nn.Module):
           train: BatchNorm uses (and updates) batch statistics when True.
 
         Returns:
-          `SyncEmbeddings(audio, face)`, each `[..., 512]` with unit L2 norm.
+          `SyncEmbeddings(audio, face)`, each `[..., 512]` (`[..., 512 // channel_divisor]`)
+          with unit L2 norm.
         """
-        cfg = self.config
-        lead, flat_faces, flat_mels = _check_leading(
-            jnp.asarray(faces), jnp.asarray(mels), (FACE_SIZE // 2, FACE_SIZE, 3 * SYNC_FRAMES),
-            what="SyncNet_color")
-        face = ConvStack(SYNCNET_FACE_BLOCKS, cfg, name="face_encoder")(flat_faces, train=train)
-        audio = AudioEncoder(SYNCNET_AUDIO_BLOCKS, axis_name=cfg.bn_axis_name,
-                             bn_momentum=cfg.bn_momentum, bn_epsilon=cfg.bn_epsilon,
-                             name="audio_encoder")(flat_mels, train=train)
-        face = face.reshape(face.shape[0], -1)
-        return SyncEmbeddings(_l2_normalise(audio).reshape(lead + (-1,)),
-                              _l2_normalise(face).reshape(lead + (-1,)))
+        _check_leading(jnp.asarray(faces), jnp.asarray(mels),
+                       (FACE_SIZE // 2, FACE_SIZE, 3 * SYNC_FRAMES), what="SyncNet_color")
+        return SyncEmbeddings(self.embed_audio(mels, train=train),
+                              self.embed_faces(faces, train=train))
+
+    def embed_faces(self, faces: ArrayLike, *, train: bool = False) -> jax.Array:
+        """`[..., 48, 96, 15]` (`sync_face_input`) -> unit face embeddings `[..., D]`."""
+        faces = jnp.asarray(faces)
+        shape = (FACE_SIZE // 2, FACE_SIZE, 3 * SYNC_FRAMES)
+        if faces.ndim < 4 or faces.shape[-3:] != shape:
+            raise InputError(f"SyncNet_color faces must be [..., {', '.join(map(str, shape))}], "
+                             f"got shape {faces.shape}")
+        lead = faces.shape[:-3]
+        face = self.face_encoder(faces.reshape((-1,) + shape), train=train)
+        return _l2_normalise(face.reshape(face.shape[0], -1)).reshape(lead + (-1,))
+
+    def embed_audio(self, mels: ArrayLike, *, train: bool = False) -> jax.Array:
+        """`[..., 80, 16]` (or `[..., 80, 16, 1]`) mel windows -> unit audio embeddings
+        `[..., D]`."""
+        mels = jnp.asarray(mels)
+        if mels.ndim >= 3 and mels.shape[-3:] == (NUM_MELS, MEL_WINDOW, 1):
+            mels = mels[..., 0]
+        if mels.ndim < 3 or mels.shape[-2:] != (NUM_MELS, MEL_WINDOW):
+            raise InputError(f"SyncNet_color mel windows must be [..., {NUM_MELS}, {MEL_WINDOW}] "
+                             f"(or with a trailing 1), got shape {mels.shape}; build them with "
+                             "lipjax.audio.mel_windows")
+        lead = mels.shape[:-2]
+        audio = self.audio_encoder(mels.reshape(-1, NUM_MELS, MEL_WINDOW), train=train)
+        return _l2_normalise(audio).reshape(lead + (-1,))
 
 
 def sync_similarity(audio: ArrayLike, face: ArrayLike) -> jax.Array:
