@@ -59,10 +59,35 @@ def _cascade(filename: str) -> cv2.CascadeClassifier:
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:
+    """Non-empty `[T, H, W, 3]` RGB frames, uint8 or finite float in [0, 1] (a little
+    overshoot is clipped; 0..255 floats would be clipped to white and find no face)."""
     frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+    if frames.ndim != 4 or frames.shape[-1] != 3 or 0 in frames.shape:
         raise InputError(f"frames must be a non-empty [T, H, W, 3] RGB array, got {frames.shape}")
+    if frames.dtype == np.uint8:
+        return frames
+    if not np.issubdtype(frames.dtype, np.floating):
+        raise InputError(f"frames must be uint8 or float in [0, 1], got dtype {frames.dtype}")
+    if not np.all(np.isfinite(frames)):
+        raise InputError("frames contain NaN or infinite values")
+    if frames.min() < -0.5 or frames.max() > 1.5:
+        raise InputError(f"float frames must be in [0, 1], got values in [{frames.min():.4g}, "
+                         f"{frames.max():.4g}]; divide 0..255 frames by 255 or pass uint8")
     return frames
+
+
+def _check_detector(scale_factor: float, min_neighbors: int, min_size_fraction: float,
+                    stride: int) -> None:
+    if not (np.isfinite(scale_factor) and scale_factor > 1):
+        raise InputError(f"scale_factor must be > 1 (the image-pyramid step), got {scale_factor!r}")
+    if isinstance(min_neighbors, bool) or not isinstance(min_neighbors, (int, np.integer)) \
+            or min_neighbors < 0:
+        raise InputError(f"min_neighbors must be an integer >= 0, got {min_neighbors!r}")
+    if not (np.isfinite(min_size_fraction) and 0 < min_size_fraction <= 1):
+        raise InputError(f"min_size_fraction must be in (0, 1] (of the shorter frame side), got "
+                         f"{min_size_fraction!r}")
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise InputError(f"stride must be an integer >= 1, got {stride!r}")
 
 
 def _to_gray_uint8(frame: np.ndarray) -> np.ndarray:
@@ -96,8 +121,7 @@ def detect_face_boxes(
       bool `[T]`.
     """
     frames = _check_frames(frames)
-    if stride < 1:
-        raise InputError(f"stride must be >= 1, got {stride}")
+    _check_detector(scale_factor, min_neighbors, min_size_fraction, stride)
     cascade = _cascade(cascade_file)
     num_frames, height, width, _ = frames.shape
     min_side = max(1, int(round(min_size_fraction * min(height, width))))
@@ -140,8 +164,11 @@ def smooth_boxes(boxes: np.ndarray, found: np.ndarray, *, window: int = 5) -> np
     found = np.asarray(found, bool)
     if boxes.ndim != 2 or boxes.shape[1] != 4 or found.shape != boxes.shape[:1]:
         raise InputError(f"boxes must be [T, 4] and found [T], got {boxes.shape} and {found.shape}")
-    if window < 1 or window % 2 == 0:
-        raise InputError(f"window must be a positive odd number of frames, got {window}")
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1 \
+            or window % 2 == 0:
+        raise InputError(f"window must be a positive odd number of frames, got {window!r}")
+    if not np.all(np.isfinite(boxes[found])):
+        raise InputError("boxes of frames with a detection must be finite (no NaN or inf)")
     if not found.any():
         raise NoFaceError(
             f"no face was detected in any of the {len(found)} frames; check that the video shows "
@@ -159,11 +186,27 @@ def smooth_boxes(boxes: np.ndarray, found: np.ndarray, *, window: int = 5) -> np
 
 def box_to_pixels(box: Sequence[float] | np.ndarray) -> tuple[int, int, int, int]:
     """Snaps a float box to whole pixels (rounding each edge); keeps it at least 1 pixel wide."""
-    x0, y0, x1, y1 = (float(v) for v in np.asarray(box, np.float64).reshape(4))
+    values = np.asarray(box, np.float64)
+    if values.size != 4:
+        raise InputError(f"a box is 4 numbers (x0, y0, x1, y1), got {box!r}")
+    x0, y0, x1, y1 = (float(v) for v in values.reshape(4))
     if not np.all(np.isfinite([x0, y0, x1, y1])):
         raise InputError(f"box has non-finite coordinates: {box!r}")
     ix0, iy0 = int(round(x0)), int(round(y0))
     return ix0, iy0, max(int(round(x1)), ix0 + 1), max(int(round(y1)), iy0 + 1)
+
+
+# A box this many times larger than the frame (per side), or a crop side above MAX_CROP_SIDE,
+# is a coordinate mistake, not a face: refused before any memory is allocated for it.
+MAX_BOX_TO_FRAME = 4
+MAX_CROP_SIDE = 4096
+
+
+def _check_box_size(box: tuple[int, int, int, int], height: int, width: int) -> None:
+    x0, y0, x1, y1 = box
+    if x1 - x0 > MAX_BOX_TO_FRAME * width or y1 - y0 > MAX_BOX_TO_FRAME * height:
+        raise InputError(f"box {box} is more than {MAX_BOX_TO_FRAME}x the {width}x{height} frame; "
+                         "check its coordinates (x0, y0, x1, y1 in pixels)")
 
 
 def _interpolation(source_hw: tuple[int, int], target_hw: tuple[int, int]) -> int:
@@ -193,10 +236,11 @@ def crop_and_resize(
     if pad_mode not in ("edge", "constant"):
         raise InputError(f"pad_mode must be 'edge' or 'constant', got {pad_mode!r}")
     out_h, out_w = (int(s) for s in size)
-    if out_h < 1 or out_w < 1:
-        raise InputError(f"size must be positive (height, width), got {size!r}")
+    if not (1 <= out_h <= MAX_CROP_SIDE and 1 <= out_w <= MAX_CROP_SIDE):
+        raise InputError(f"size must be (height, width) in 1..{MAX_CROP_SIDE}, got {size!r}")
     height, width = frame.shape[:2]
     x0, y0, x1, y1 = box_to_pixels(box)
+    _check_box_size((x0, y0, x1, y1), height, width)
     pad = ((max(0, -y0), max(0, y1 - height)), (max(0, -x0), max(0, x1 - width)), (0, 0))
     inside = frame[max(0, y0):max(0, min(y1, height)), max(0, x0):max(0, min(x1, width))]
     if inside.size == 0:
@@ -231,6 +275,7 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, box: Sequence[float] | np.nd
         raise InputError(f"frame [H, W, C] and crop [h, w, C] must match, got {frame.shape}, {crop.shape}")
     height, width = frame.shape[:2]
     x0, y0, x1, y1 = box_to_pixels(box)
+    _check_box_size((x0, y0, x1, y1), height, width)
     box_h, box_w = y1 - y0, x1 - x0
     work = crop.astype(np.float32) if crop.dtype not in (np.uint8, np.float32) else crop
     resized = cv2.resize(work, (box_w, box_h), interpolation=_interpolation(crop.shape[:2], (box_h, box_w)))
@@ -273,7 +318,8 @@ def lip_box_from_face(
     face_box = np.asarray(face_box, np.float32)
     if face_box.shape[-1:] != (4,):
         raise InputError(f"face_box must be [..., 4], got {face_box.shape}")
-    if aspect <= 0 or width_fraction <= 0:
+    if not (np.isfinite(aspect) and np.isfinite(width_fraction) and aspect > 0
+            and width_fraction > 0):
         raise InputError(f"aspect and width_fraction must be positive, got {aspect}, {width_fraction}")
     x0, y0, x1, y1 = np.moveaxis(face_box, -1, 0)
     face_w, face_h = x1 - x0, y1 - y0
@@ -318,6 +364,8 @@ class MouthLandmarker:
 
     def __init__(self, predictor_path: str | os.PathLike):
         path = Path(predictor_path)
+        if path.is_dir():
+            raise InputError(f"dlib shape predictor {str(path)!r} is a folder; give the .dat file")
         if not path.is_file():
             raise InputError(f"dlib shape predictor file not found: {str(path)!r}")
         try:

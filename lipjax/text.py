@@ -60,10 +60,11 @@ class Vocabulary:
     symbols: tuple[str, ...]
 
     def __post_init__(self):
-        if self.symbols[:2] != (PAD, SIL):
-            raise ValueError("a vocabulary starts with '<pad>', '<sil>'")
+        if tuple(self.symbols[:2]) != (PAD, SIL):
+            raise ConfigError(f"vocabulary {self.name!r} must start with '<pad>', '<sil>', got "
+                              f"{list(self.symbols[:2])}")
         if len(set(self.symbols)) != len(self.symbols):
-            raise ValueError(f"vocabulary {self.name!r} has duplicate symbols")
+            raise ConfigError(f"vocabulary {self.name!r} has duplicate symbols")
 
     @property
     def size(self) -> int:
@@ -95,8 +96,14 @@ class Vocabulary:
         return self.encode(text, add_silence=True)  # type: ignore[attr-defined]
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> list[str]:
-        """int ids -> symbols, dropping padding."""
-        return [self.symbols[int(i)] for i in np.asarray(ids).reshape(-1) if int(i) != PAD_ID]
+        """int ids -> symbols, dropping padding. Raises InputError for an id outside the
+        vocabulary (or one that is not an integer)."""
+        values = np.asarray(ids).reshape(-1)
+        if values.size and (not np.issubdtype(values.dtype, np.integer)
+                            or values.min() < 0 or values.max() >= self.size):
+            raise InputError(f"ids must be integers in 0..{self.size - 1} ({self.name}), got "
+                             f"{values[:8].tolist()}{' ...' if values.size > 8 else ''}")
+        return [self.symbols[int(i)] for i in values if int(i) != PAD_ID]
 
 
 class CharVocabulary(Vocabulary):
@@ -122,14 +129,27 @@ class PhonemeVocabulary(Vocabulary):
     """Phoneme vocabulary; `encode(phones)` takes a sequence or a space-separated string."""
 
     def encode(self, phones: str | Sequence[str], *, add_silence: bool = False) -> np.ndarray:
-        if isinstance(phones, str):
-            phones = phones.split()
+        """Phonemes (a space-separated string or a sequence of strings) -> int32 ids `[S]`.
+
+        Raises InputError: not text, empty, or phonemes outside the vocabulary (all named)."""
+        phones = _token_list(phones, self.name)
         phones = [p.lower() for p in phones]
         if not phones:
             raise InputError("phoneme sequence is empty")
         if add_silence:
             phones = [SIL, *phones, SIL]
         return self.encode_symbols(phones)
+
+
+def _token_list(tokens: Any, name: str) -> list[str]:
+    """A space-separated string or a sequence of strings -> the list of tokens."""
+    if isinstance(tokens, str):
+        return tokens.split()
+    if isinstance(tokens, (bytes, Mapping)) or not isinstance(tokens, Sequence) or not all(
+            isinstance(t, str) for t in tokens):
+        raise InputError(f"{name} text must be a space-separated string or a list of token "
+                         f"strings, got {tokens!r:.80}")
+    return list(tokens)
 
 
 GRID_CHARS = CharVocabulary("GRID characters", (PAD, SIL, " ", *"abcdefghijklmnopqrstuvwxyz"))
@@ -191,8 +211,7 @@ class TokenVocabulary(Vocabulary):
         `add_silence` (these vocabularies have no silence token)."""
         if add_silence:
             raise InputError(f"the {self.name} vocabulary has no {SIL} token to add")
-        if isinstance(tokens, str):
-            tokens = tokens.split()
+        tokens = _token_list(tokens, self.name)
         if not tokens:
             raise InputError(f"the text is empty; give space-separated {self.name} tokens")
         return self.encode_symbols(list(tokens))
@@ -217,6 +236,10 @@ class TokenVocabulary(Vocabulary):
         (a JSON list of the same lines). Raises InputError: unreadable, a blank or a repeated
         line (each would take an id of its own that no text can name)."""
         path = Path(path)
+        if not path.is_file():
+            what = "it is a folder, not a file" if path.is_dir() else "it does not exist"
+            raise InputError(f"cannot read the vocabulary file {os.fspath(path)!r}: {what}; "
+                             "give the release's dict.txt or phone_set.json")
         try:
             text = path.read_text(encoding="utf-8")
             lines = json.loads(text) if path.suffix == ".json" else text.splitlines()

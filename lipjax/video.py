@@ -33,6 +33,8 @@ __all__ = [
     "probe",
     "decode_audio_track",
     "read_image",
+    "check_output_video",
+    "VIDEO_SUFFIXES",
 ]
 
 
@@ -53,11 +55,25 @@ class VideoInfo(NamedTuple):
     has_audio: bool
 
 
-def _existing_file(path: str | os.PathLike) -> Path:
+def _readable_file(path: str | os.PathLike, what: str, error: type[Exception]) -> Path:
+    """`path` as a Path if it names a readable, non-empty file; else `error` naming the cause
+    (missing, a folder, no read permission, 0 bytes)."""
     path = Path(path)
+    shown = repr(os.fspath(path))
+    if path.is_dir():
+        raise error(f"{what} {shown} is a folder, not a file; give the file inside it")
     if not path.is_file():
-        raise VideoError(f"video file not found: {str(path)!r}; check the path")
+        raise error(f"{what} not found: {shown}; check the path")
+    if not os.access(path, os.R_OK):
+        raise error(f"cannot read {what} {shown}: permission denied; make it readable "
+                    "(chmod +r) or copy it somewhere you can read")
+    if path.stat().st_size == 0:
+        raise error(f"{what} {shown} is empty (0 bytes); the file was not written completely")
     return path
+
+
+def _existing_file(path: str | os.PathLike) -> Path:
+    return _readable_file(path, "video file", VideoError)
 
 
 def _open_capture(path: Path) -> cv2.VideoCapture:
@@ -170,7 +186,7 @@ def decode_audio_track(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """
     import scipy.io.wavfile
 
-    path = _existing_file(path)
+    path = _readable_file(path, "media file", VideoError)
     with tempfile.TemporaryDirectory(prefix="lipjax-audio-") as folder:
         decoded = os.path.join(folder, "audio.wav")
         result = run_ffmpeg(["-i", str(path), "-map", "0:a:0", "-vn", "-c:a", "pcm_f32le",
@@ -188,11 +204,44 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """An RGB uint8 `[H, W, 3]` image from a PNG / JPEG file.
 
     Raises:
-      InputError: the file is missing or not an image OpenCV can decode.
+      InputError: the file is missing, a folder, unreadable, empty or not an image OpenCV can
+        decode.
     """
-    if not os.path.isfile(path):
-        raise InputError(f"image {os.fspath(path)} does not exist")
+    path = _readable_file(path, "image", InputError)
     image = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise InputError(f"cannot read {os.fspath(path)} as an image (PNG or JPEG expected)")
+        raise InputError(f"cannot read {os.fspath(path)!r} as an image (PNG or JPEG expected); "
+                         "the file is corrupt or another format")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+# Containers `write_video` produces with H.264 video and AAC (or copied) audio.
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+
+
+def check_output_video(path: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
+    """Checks, before any work, that a video can be written at `path` (nothing is created).
+
+    Raises:
+      VideoError: `path` is a folder, its folder is missing or not writable, or its suffix is
+        not one of `VIDEO_SUFFIXES`. InputError: `path` is one of `inputs` (it would be
+        overwritten).
+    """
+    out = Path(path)
+    shown, folder = repr(os.fspath(out)), repr(os.fspath(out.parent))
+    if out.is_dir():
+        raise VideoError(f"cannot write {shown}: it is a folder; give a file name such as "
+                         f"{os.fspath(out / 'out.mp4')!r}")
+    for source in inputs:
+        if Path(source).exists() and out.resolve() == Path(source).resolve():
+            raise InputError(f"--out {shown} is an input file; it would be overwritten. "
+                             "Write to another file")
+    if not out.parent.is_dir():
+        raise VideoError(f"cannot write {shown}: folder {folder} does not exist; create it first")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise VideoError(f"cannot write {shown}: folder {folder} is not writable (permission "
+                         "denied); choose another folder")
+    if out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise VideoError(f"cannot write {shown}: the video file must end in "
+                         f"{' / '.join(VIDEO_SUFFIXES)} (got {out.suffix or 'no suffix'!r})")
+    return out

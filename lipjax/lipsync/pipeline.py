@@ -26,8 +26,11 @@ Pipeline (`talk`), with the decisions where the paper is silent:
   (`lipjax.lipsync.faces`: Wav2Lip's `--pads`, `--box`, `--nosmooth` and its smoothing; DCK's
   10% bottom padding). Smoothing fills the gaps between detections by interpolation, but those
   interpolated boxes are *not* used: a frame in which the detector found no face is written
-  unchanged and counted (`TalkReport.frames_without_face`, counted over output frames; Wav2Lip
-  stops instead). No face in any frame is a NoFaceError.
+  unchanged and counted (`TalkReport.frames_without_face`, counted over output frames, and the
+  source frames named). By default (`missing_faces="report"`) that also raises a
+  `MissingFacesWarning` and `lipjax talk` exits with status 3; "pass" accepts such frames
+  silently, "error" refuses them before anything is written (as Wav2Lip stops). A fixed box
+  skips detection. No face in any frame is a NoFaceError.
 * The generator runs jitted on fixed-size batches (the last one zero-padded), so a whole video
   compiles exactly once per batch size; a tqdm bar shows progress.
 * Compositing (`lipjax.lipsync.composite`): an editor with a blending mask (DCK) is blended at
@@ -42,23 +45,35 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from lipjax.audio import load_audio
-from lipjax.errors import AudioError, InputError, VideoError
+from lipjax.audio import MelConfig, load_audio
+from lipjax.errors import InputError, NoFaceError
 from lipjax.face import crop_and_resize
 from lipjax.lipsync.composite import blend_back, paste_feathered
 from lipjax.lipsync.editor import FaceEditor, load_face_editor
 from lipjax.lipsync.faces import FaceBoxOptions, detect_raw_boxes, fixed_boxes, shape_boxes
-from lipjax.lipsync.source import FaceVideo
+from lipjax.lipsync.source import (
+    MAX_BATCH_SIZE,
+    MISSING_FACES,
+    FaceVideo,
+    check_talk_options,
+    output_frame_count,
+    ping_pong_indices,
+)
+from lipjax.video import check_output_video
 from lipjax.video_writer import VideoWriter
 
 __all__ = [
     "TalkReport",
+    "MissingFacesWarning",
+    "MISSING_FACES",
+    "MAX_BATCH_SIZE",
     "output_frame_count",
     "ping_pong_indices",
     "check_output_path",
@@ -66,43 +81,6 @@ __all__ = [
     "lip_sync",
     "talk",
 ]
-
-
-def output_frame_count(num_samples: int, *, sample_rate: int, fps: float) -> int:
-    """Frames of the output video: `floor(num_samples / sample_rate * fps)`.
-
-    Raises:
-      AudioError: if that is 0 (the audio is shorter than one video frame).
-    """
-    if sample_rate <= 0 or not (np.isfinite(fps) and fps > 0):
-        raise InputError(f"sample_rate and fps must be positive, got {sample_rate}, {fps}")
-    # Exact integer arithmetic where fps is integral avoids 0.999... from float rounding.
-    count = (num_samples * int(fps)) // sample_rate if float(fps).is_integer() else \
-        int(np.floor(num_samples / sample_rate * fps))
-    if count < 1:
-        raise AudioError(
-            f"the audio is too short: {num_samples / sample_rate * 1000:.1f} ms is less than one "
-            f"video frame at {fps:g} fps ({1000 / fps:.1f} ms); use a longer clip")
-    return count
-
-
-def ping_pong_indices(num_source: int, num_output: int) -> np.ndarray:
-    """Source frame of every output frame when looping back and forth (or truncating).
-
-    `0, 1, ..., n-1, n-2, ..., 1, 0, 1, ...` (period 2n - 2; all zeros for n = 1); the first
-    `num_output` entries, so a longer source is simply truncated.
-
-    Returns:
-      int64 `[num_output]` in `[0, num_source)`.
-    """
-    if num_source < 1 or num_output < 0:
-        raise InputError(f"need num_source >= 1 and num_output >= 0, got {num_source}, "
-                         f"{num_output}")
-    if num_source == 1:
-        return np.zeros(num_output, np.int64)
-    period = 2 * num_source - 2
-    phase = np.arange(num_output, dtype=np.int64) % period
-    return np.where(phase < num_source, phase, period - phase)
 
 
 def edit_frames(editor: FaceEditor, frames: np.ndarray, boxes: np.ndarray,
@@ -211,6 +189,8 @@ class TalkReport:
       pipeline_ms_per_frame: wall time of the whole `talk` call per output frame (decoding,
         detection, compilation, generation, encoding).
       compile_seconds: time spent compiling the generator in this call (0 if already compiled).
+      faceless_source_frames: the source frames (0-based) without a detected face.
+      missing_faces: how they were handled ("report" or "pass", see `talk`).
     """
 
     out_path: str
@@ -224,45 +204,77 @@ class TalkReport:
     generator_ms_per_frame: float
     pipeline_ms_per_frame: float
     compile_seconds: float
+    faceless_source_frames: tuple[int, ...] = ()
+    missing_faces: str = "report"
+
+    def missing_faces_note(self) -> str:
+        """One sentence about the frames without a face ("" if there are none)."""
+        if not self.frames_without_face:
+            return ""
+        return (f"{self.frames_without_face} of {self.frames_written} output frames were written "
+                f"unchanged: no face was detected in source frame(s) "
+                f"{_listed(self.faceless_source_frames)}")
 
     def summary(self) -> str:
         """One line for a console."""
+        note = self.missing_faces_note()
+        if note and self.missing_faces == "report":
+            note = f"; {note} (lipjax talk --allow_missing_faces accepts them, --box fixes a box)"
         return (f"wrote {self.out_path}: {self.frames_written} frames at {self.fps:g} fps "
                 f"({self.seconds:.2f} s), {self.frames_without_face} without a face"
                 f"{', video looped' if self.looped else ''}; generator "
                 f"{self.generator_ms_per_frame:.1f} ms/frame, pipeline "
-                f"{self.pipeline_ms_per_frame:.1f} ms/frame")
+                f"{self.pipeline_ms_per_frame:.1f} ms/frame{note}")
+
+
+class MissingFacesWarning(UserWarning):
+    """`talk(..., missing_faces="report")` wrote frames without a detected face unchanged."""
+
+
+def _listed(frames: Sequence[int], limit: int = 8) -> str:
+    shown = ", ".join(str(int(f)) for f in frames[:limit])
+    return shown + (f", ... ({len(frames)} in all)" if len(frames) > limit else "")
 
 
 def check_output_path(out_path: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
-    """`out_path` as a Path, refusing one that would replace an input or has no folder."""
-    out = Path(out_path)
-    if not out.parent.is_dir():
-        raise VideoError(f"cannot write {str(out)!r}: folder {str(out.parent)!r} does not exist")
-    for source in inputs:
-        if Path(source).exists() and out.resolve() == Path(source).resolve():
-            raise InputError(f"--out {str(out)!r} is an input file; it would be overwritten. "
-                             "Write to another file")
-    return out
+    """`out_path` as a Path, checked before any work (`lipjax.video.check_output_video`: not a
+    folder, its folder exists and is writable, a video suffix, not one of `inputs`)."""
+    return check_output_video(out_path, *inputs)
+
+
+def _check_boxes(boxes: np.ndarray, detected: np.ndarray, options: FaceBoxOptions) -> None:
+    """Pads must leave every detected face a box of at least one pixel."""
+    empty = detected & ((boxes[:, 2] - boxes[:, 0] < 1) | (boxes[:, 3] - boxes[:, 1] < 1))
+    if empty.any():
+        raise InputError(
+            f"the face-box pads {tuple(options.pads)} (top bottom left right) and padding "
+            f"{tuple(options.padding)} leave no face box in {int(empty.sum())} frame(s) (e.g. "
+            f"frame {int(np.flatnonzero(empty)[0])}); use smaller negative pads")
 
 
 def _find_faces(video: FaceVideo, options: FaceBoxOptions, num_out: int,
                 progress: bool) -> tuple[np.ndarray, np.ndarray]:
     """Pass 1: face boxes of the first `num_out` source frames (all that the output can use)."""
-    if options.fixed_box is not None:
+    if options.fixed_box is not None:  # no detection at all
         count = sum(len(chunk) for chunk in video.chunks(limit=num_out))
         return fixed_boxes(options, count)
-    frame_size: list[tuple[int, int]] = []
+    raw, found = detect_raw_boxes(video.chunks(limit=num_out), options, progress=progress)
+    height, width = video.frame_size
+    boxes = shape_boxes(raw, found, options, height=height, width=width)
+    _check_boxes(boxes, found, options)
+    return boxes, found
 
-    def remember_size(chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        for chunk in chunks:
-            frame_size[:] = [chunk.shape[1:3]]
-            yield chunk
 
-    raw, found = detect_raw_boxes(remember_size(video.chunks(limit=num_out)), options,
-                                  progress=progress)
-    height, width = frame_size[0]
-    return shape_boxes(raw, found, options, height=height, width=width), found
+def _faceless_sources(detected: np.ndarray, index: np.ndarray, missing_faces: str
+                      ) -> tuple[int, ...]:
+    """Source frames the output uses that have no face; a NoFaceError in "error" mode."""
+    sources = tuple(int(i) for i in np.unique(index[~detected[index]]))
+    if sources and missing_faces == "error":
+        raise NoFaceError(
+            f"no face was detected in {len(sources)} of the {len(detected)} source frames "
+            f"(frames {_listed(sources)}); nothing was written. Pass missing_faces='pass' "
+            "(lipjax talk --allow_missing_faces) to write them unchanged, or a fixed box")
+    return sources
 
 
 def _source_batches(video: FaceVideo, index: np.ndarray, batch_size: int, *, looped: bool
@@ -283,6 +295,26 @@ def _source_batches(video: FaceVideo, index: np.ndarray, batch_size: int, *, loo
         yield pending
 
 
+def _edit_and_write(editor: FaceEditor, video: FaceVideo, writer: VideoWriter, faces: tuple,
+                    mel: np.ndarray, *, batch_size: int, progress: bool) -> float:
+    """Pass 2: edits every output frame's face and streams it into `writer`; returns the
+    generator seconds."""
+    boxes, detected, index = faces
+    seconds = 0.0
+    with tqdm(total=len(index), desc="talk: lip sync", unit="frame", disable=not progress) as bar:
+        for begin, frames in zip(range(0, len(index), batch_size),
+                                 _source_batches(video, index, batch_size,
+                                                 looped=len(detected) < len(index))):
+            rows = index[begin:begin + batch_size]
+            start = time.perf_counter()
+            edited = edit_frames(editor, frames, boxes[rows], detected[rows],
+                                 mel[begin:begin + batch_size], batch_size=batch_size)
+            seconds += time.perf_counter() - start
+            writer.write(edited)
+            bar.update(len(rows))
+    return seconds
+
+
 def talk(
     checkpoint_or_editor: str | os.PathLike | FaceEditor,
     video_path: str | os.PathLike,
@@ -291,10 +323,11 @@ def talk(
     *,
     batch_size: int = 16,
     progress: bool = True,
-    face_boxes: FaceBoxOptions | None = None,
+    face_boxes: FaceBoxOptions | Mapping[str, Any] | None = None,
     fps: float = 25.0,
     resize_factor: int = 1,
     crf: int = 17,
+    missing_faces: str = "report",
 ) -> TalkReport:
     """Lip-syncs the face in a video (or a still image) to an audio track and writes an mp4 with
     that audio.
@@ -303,62 +336,72 @@ def talk(
     audio: `floor(audio_seconds * fps)` frames. A shorter video is looped back and forth
     (ping-pong: frames 0..n-1, then n-2..0, ...); a longer one is truncated. Faces are found as
     `face_boxes` says (default: the editor's own, e.g. Wav2Lip's `--pads 0 10 0 0` and
-    smoothing); frames where no face is detected are written unchanged and counted. Pixels
-    outside the face box are never changed. Memory does not grow with the video's length. See
-    the module docstring for the details.
+    smoothing; a fixed box skips detection). Pixels outside the face box are never changed.
+    Memory does not grow with the video's length. See the module docstring for the details.
+
+    Every input (options, output path, video, audio, fixed box) is checked before the model is
+    loaded; nothing is written when any check fails.
 
     Args:
       checkpoint_or_editor: a DCK or Wav2Lip workdir, a Wav2Lip `.pth` file, or a `FaceEditor`
         (reuse one to process many videos without recompiling).
       video_path: the face video (any format OpenCV/FFmpeg decodes) or a still image.
       audio_path: the driving audio: a wav file or any media file with an audio track.
-      out_path: mp4 to write (its folder must exist, it must not be an input); atomic.
-      batch_size: face crops per generator call (one compilation per batch size).
+      out_path: video to write (.mp4, .m4v, .mov or .mkv; its folder must exist and be
+        writable, it must not be an input); atomic.
+      batch_size: face crops per generator call, 1..1024 (one compilation per batch size).
       progress: show tqdm progress bars.
-      face_boxes: detection, pads, fixed box, smoothing and padding (`FaceBoxOptions`).
-      fps: frame rate of a still-image input.
+      face_boxes: detection, pads, fixed box, smoothing and padding (`FaceBoxOptions`), or a
+        mapping of the fields to change in the editor's own options (e.g. `{"pads": (0, 10, 0,
+        0)}`, as `lipjax talk` passes its flags).
+      fps: frame rate of a still-image input, in (0, 1000].
       resize_factor: downscale the frames by this factor first.
       crf: x264 quality of the output (17 = visually lossless).
+      missing_faces: frames whose source has no detected face are written unchanged and
+        counted in the report; "report" (default) also warns (`MissingFacesWarning`; `lipjax
+        talk` exits with status 3), "pass" accepts them silently, "error" raises a NoFaceError
+        before anything is written.
 
     Raises:
       InputError: bad options, or `out_path` is an input. VideoError: unreadable video, or
-      `out_path`'s folder does not exist. AudioError: unreadable, empty, silent audio, or
-      audio shorter than one video frame. NoFaceError: no face in any frame.
-      CheckpointError / ConfigError: the checkpoint is missing or cannot lip-sync.
+      `out_path` cannot be written there. AudioError: unreadable, empty, silent audio, or
+      audio shorter than one video frame. NoFaceError: no face in any frame (or in some, with
+      missing_faces="error"). CheckpointError / ConfigError: the checkpoint is missing or
+      cannot lip-sync.
     """
     start = time.perf_counter()
-    if batch_size < 1:
-        raise InputError(f"batch_size must be >= 1, got {batch_size}")
+    checked_boxes = check_talk_options(batch_size, missing_faces, face_boxes)
     out_path = check_output_path(out_path, video_path, audio_path)
-    with FaceVideo(video_path, fps=fps, resize_factor=resize_factor) as video, \
-            VideoWriter(out_path, fps=video.fps, audio_source=audio_path, crf=crf) as writer:
+    with FaceVideo(video_path, fps=fps, resize_factor=resize_factor) as video:
+        video.check_frames(checked_boxes.fixed_box if checked_boxes else None)
+        rate = (checkpoint_or_editor.sample_rate if isinstance(checkpoint_or_editor, FaceEditor)
+                else MelConfig().sample_rate)  # both models' 16 kHz, before a model is loaded
+        wav = load_audio(audio_path, sample_rate=rate)
         editor = load_face_editor(checkpoint_or_editor)
-        wav = load_audio(audio_path, sample_rate=editor.sample_rate)
+        if editor.sample_rate != rate:
+            wav = load_audio(audio_path, sample_rate=editor.sample_rate)
+        options = (checked_boxes if isinstance(face_boxes, FaceBoxOptions) else
+                   dataclasses.replace(editor.face_boxes, **dict(face_boxes or {})))
         num_out = output_frame_count(len(wav), sample_rate=editor.sample_rate, fps=video.fps)
         mel = editor.mel_windows(wav, num_out, fps=video.fps)
-        boxes, detected = _find_faces(video, face_boxes or editor.face_boxes, num_out, progress)
+        boxes, detected = _find_faces(video, options, num_out, progress)
         index = ping_pong_indices(len(detected), num_out)
+        faceless = _faceless_sources(detected, index, missing_faces)
         compile_seconds = editor.compile(batch_size)
-        generator_seconds = 0.0
-        with tqdm(total=num_out, desc="talk: lip sync", unit="frame",
-                  disable=not progress) as bar:
-            for begin, frames in zip(range(0, num_out, batch_size),
-                                     _source_batches(video, index, batch_size,
-                                                     looped=len(detected) < num_out)):
-                rows = index[begin:begin + batch_size]
-                t0 = time.perf_counter()
-                edited = edit_frames(editor, frames, boxes[rows], detected[rows],
-                                     mel[begin:begin + batch_size], batch_size=batch_size)
-                generator_seconds += time.perf_counter() - t0
-                writer.write(edited)
-                bar.update(len(rows))
+        with VideoWriter(out_path, fps=video.fps, audio_source=audio_path, crf=crf) as writer:
+            generator_seconds = _edit_and_write(editor, video, writer, (boxes, detected, index),
+                                                mel, batch_size=batch_size, progress=progress)
     edited_count = int(detected[index].sum())
-    return TalkReport(
+    report = TalkReport(
         out_path=str(out_path), frames_written=num_out,
         frames_without_face=num_out - edited_count, source_frames=len(detected),
         looped=num_out > len(detected) and not video.still, fps=video.fps,
         seconds=num_out / video.fps, audio_seconds=len(wav) / editor.sample_rate,
         generator_ms_per_frame=1000.0 * generator_seconds / max(edited_count, 1),
         pipeline_ms_per_frame=1000.0 * (time.perf_counter() - start) / num_out,
-        compile_seconds=compile_seconds,
-    )
+        compile_seconds=compile_seconds, faceless_source_frames=faceless,
+        missing_faces=missing_faces)
+    if faceless and missing_faces == "report":
+        warnings.warn(f"{report.missing_faces_note()}; pass missing_faces='pass' to accept this",
+                      MissingFacesWarning, stacklevel=2)
+    return report

@@ -5,6 +5,13 @@ Every function is pure and jit-able; hyperparameters are keyword-only Python val
 static, e.g. ``jax.jit(functools.partial(ssim, window_size=7))``). Batches and masks follow the
 convention of `lipjax.metrics` (a mask is a prefix of the batch shape; each image is reduced,
 then valid images are averaged).
+
+Input checks: frames must be floating point (uint8 frames are an InputError that says to
+divide by 255). Where the values are concrete (not traced under `jax.jit` or `jax.grad`), the
+valid images must also be finite and lie within the data range, with slack for a generator's
+overshoot: a value below `-0.5 * data_range` or above `1.5 * data_range` is an InputError (frames
+in 0..255 measured with `data_range=1` would otherwise give about -40 dB without a word).
+Padding images (outside the mask) are never checked, as the mask convention promises.
 """
 
 from __future__ import annotations
@@ -31,6 +38,11 @@ __all__ = [
 
 
 def _as_float_images(x: ArrayLike, name: str) -> jax.Array:
+    dtype = getattr(x, "dtype", None)
+    dtype = np.asarray(x).dtype if dtype is None else np.dtype(dtype)
+    if not np.issubdtype(dtype, np.number) and dtype != np.bool_:
+        raise InputError(f"{name} must be an array of frames in [0, 1], got {type(x).__name__} "
+                         f"of dtype {dtype}")
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise InputError(
@@ -38,6 +50,39 @@ def _as_float_images(x: ArrayLike, name: str) -> jax.Array:
             "convert uint8 frames with x.astype(np.float32) / 255"
         )
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+# Slack around [0, data_range] before values count as another scale (a generator overshoots a
+# little; frames in 0..255 or [-1, 1] are far outside).
+_RANGE_SLACK = 0.5
+
+
+def _traced(*values: object) -> bool:
+    return any(isinstance(v, jax.core.Tracer) for v in values)
+
+
+def _check_values(name: str, x: jax.Array, mask: ArrayLike | None, data_range: float) -> None:
+    """Concrete inputs only: the valid images of `x` are finite and within the data range."""
+    if _traced(x, mask, data_range):
+        return
+    values = np.asarray(x)
+    if mask is not None:
+        keep = np.asarray(mask).astype(bool)
+        if keep.shape != values.shape[:keep.ndim]:
+            return  # masked_mean raises the shape error
+        values = values[keep]
+    if values.size == 0:
+        return
+    if not np.all(np.isfinite(values)):
+        raise InputError(f"{name} has NaN or infinite values in valid images; fix the frames, or "
+                         "mark those images invalid with the mask")
+    low, high = float(values.min()), float(values.max())
+    scale = float(data_range)
+    if low < -_RANGE_SLACK * scale or high > (1 + _RANGE_SLACK) * scale:
+        raise InputError(
+            f"{name} has values in [{low:.4g}, {high:.4g}], far outside [0, {scale:g}] "
+            f"(data_range={scale:g}): divide frames in 0..255 by 255 (or pass "
+            "data_range=255), and map frames in [-1, 1] with (x + 1) / 2")
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -152,10 +197,25 @@ def ssim_map(
     Returns:
       float32 ``[..., H, W, C]`` SSIM values (1 where the images agree).
     """
+    x, y = _image_pair(x, y, None, data_range)
+    return _checked_ssim_map(x, y, window_size=window_size, sigma=sigma, k1=k1, k2=k2,
+                             data_range=data_range)
+
+
+def _image_pair(x: ArrayLike, y: ArrayLike, mask: ArrayLike | None, data_range: float
+                ) -> tuple[jax.Array, jax.Array]:
+    """Both inputs as float arrays of one shape `[..., H, W, C]`, their valid images checked."""
     x = _as_float_images(x, "x")
     y = _as_float_images(y, "y")
     check_pair(x, y, 3, "[..., H, W, C]")
     _check_positive("data_range", data_range)
+    _check_values("x", x, mask, data_range)
+    _check_values("y", y, mask, data_range)
+    return x, y
+
+
+def _checked_ssim_map(x: jax.Array, y: jax.Array, *, window_size: int, sigma: float,
+                      k1: float, k2: float, data_range: float) -> jax.Array:
     if not (k1 >= 0 and k2 >= 0):
         raise InputError(f"k1 and k2 must be non-negative, got k1={k1!r}, k2={k2!r}")
     gaussian_window(window_size, sigma)  # validates both before tracing
@@ -190,9 +250,15 @@ def ssim_per_image(
     Returns:
       float32 ``[...]``, one SSIM per image.
     """
-    values = ssim_map(
-        x, y, window_size=window_size, sigma=sigma, k1=k1, k2=k2, data_range=data_range
-    )
+    x, y = _image_pair(x, y, None, data_range)
+    return _ssim_per_image(x, y, crop_border=crop_border, window_size=window_size, sigma=sigma,
+                           k1=k1, k2=k2, data_range=data_range)
+
+
+def _ssim_per_image(x: jax.Array, y: jax.Array, *, crop_border: bool, window_size: int,
+                    sigma: float, k1: float, k2: float, data_range: float) -> jax.Array:
+    values = _checked_ssim_map(x, y, window_size=window_size, sigma=sigma, k1=k1, k2=k2,
+                               data_range=data_range)
     if crop_border:
         height, width = values.shape[-3], values.shape[-2]
         if height < window_size or width < window_size:
@@ -233,7 +299,8 @@ def ssim(
     Returns:
       Scalar float32; 0 if no image is valid.
     """
-    per_image = ssim_per_image(
+    x, y = _image_pair(x, y, mask, data_range)
+    per_image = _ssim_per_image(
         x, y, crop_border=crop_border, window_size=window_size, sigma=sigma, k1=k1, k2=k2,
         data_range=data_range,
     )
@@ -264,10 +331,7 @@ def psnr(
     Returns:
       Scalar float32 in dB; 0 if no image is valid.
     """
-    x = _as_float_images(x, "x")
-    y = _as_float_images(y, "y")
-    check_pair(x, y, 3, "[..., H, W, C]")
-    _check_positive("data_range", data_range)
+    x, y = _image_pair(x, y, mask, data_range)
     _check_positive("mse_floor", mse_floor)
     mse = jnp.mean((x - y) ** 2, axis=(-3, -2, -1))
     per_image = 10.0 * jnp.log10(data_range**2 / jnp.maximum(mse, mse_floor))
@@ -292,11 +356,22 @@ def masked_pixel_psnr(x: ArrayLike, y: ArrayLike, pixel_mask: ArrayLike,
     Returns:
       Scalar float32 in dB (0 if nothing is valid).
     """
-    x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
-    check_pair(x, y, 3, "[..., H, W, C]")
+    x, y = _image_pair(x, y, frame_mask, data_range)
+    _check_region_masks(x.shape, np.shape(pixel_mask), np.shape(frame_mask))
+    _check_positive("mse_floor", mse_floor)
     region = jnp.asarray(pixel_mask, jnp.float32)
     squared = jnp.mean((x - y) ** 2, axis=-1) * region
     pixels = jnp.sum(region, axis=(-2, -1))
     mse = jnp.sum(squared, axis=(-2, -1)) / jnp.maximum(pixels, 1.0)
     per_image = 10.0 * jnp.log10(data_range**2 / jnp.maximum(mse, mse_floor))
     return masked_mean(per_image, jnp.asarray(frame_mask, bool) & (pixels > 0))
+
+
+def _check_region_masks(image_shape: tuple[int, ...], pixel_shape: tuple[int, ...],
+                        frame_shape: tuple[int, ...]) -> None:
+    if pixel_shape != image_shape[:-1]:
+        raise InputError(f"pixel_mask must be [..., H, W] = {image_shape[:-1]} (one flag per "
+                         f"pixel of the images {image_shape}), got {pixel_shape}")
+    if frame_shape != image_shape[:len(frame_shape)] or len(frame_shape) > len(image_shape) - 3:
+        raise InputError(f"frame_mask must be a prefix of the batch shape {image_shape[:-3]} of "
+                         f"the images {image_shape}, got {frame_shape}")

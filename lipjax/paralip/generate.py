@@ -10,6 +10,14 @@ nothing, and a sentence's frames equal those of the official model run on that s
 The text is read as the config's vocabulary says (`lipjax.text.get_vocabulary`): lipjax's own
 vocabularies add `<sil>` at both ends, as in their training data; a published model's token list
 (an imported official checkpoint) takes the space-separated tokens alone.
+
+Inputs are checked before anything runs (`check_identity`, `check_durations`): the identity
+image must be RGB, uint8 or float in [0, 1], finite, and have the model's aspect ratio (2:1,
+width to height, for 160x80 lip crops); an image of that aspect ratio but another size is
+resized (area averaging when shrinking), one of another aspect ratio is refused, since squashing
+it would distort the lips: crop it first. Durations are whole numbers of frames per token, each
+and their sum at most the largest frame bucket (1024 by default), never cast with a silent
+int32 wrap-around.
 """
 
 from __future__ import annotations
@@ -27,12 +35,16 @@ from lipjax.errors import ConfigError, InputError
 from lipjax.paralip.model import ParaLip, durations_from_log, to_unit_range
 from lipjax.paralip.system import model_config
 from lipjax.text import get_vocabulary
-from lipjax.training.workdir import restore_generator
+from lipjax.training.system import RESTORABLE, system_class
+from lipjax.training.workdir import read_config, restore_generator
 
-__all__ = ["LipGenerator", "generate_lips", "DEFAULT_TOKEN_BUCKETS", "DEFAULT_FRAME_BUCKETS"]
+__all__ = ["LipGenerator", "generate_lips", "DEFAULT_TOKEN_BUCKETS", "DEFAULT_FRAME_BUCKETS",
+           "check_identity", "check_durations", "paralip_config", "ASPECT_TOLERANCE"]
 
 DEFAULT_TOKEN_BUCKETS = (16, 32, 64, 128, 256)
 DEFAULT_FRAME_BUCKETS = (32, 64, 128, 256, 512, 1024)
+# Relative difference of width / height from the model's that still counts as the same shape.
+ASPECT_TOLERANCE = 0.02
 
 
 def _smallest(buckets: Sequence[int], size: int, what: str) -> int:
@@ -41,6 +53,99 @@ def _smallest(buckets: Sequence[int], size: int, what: str) -> int:
             return b
     raise InputError(f"{what} of {size} exceeds the largest bucket {max(buckets)}; pass larger "
                      f"buckets to LipGenerator or split the text")
+
+
+def check_identity(identity: ArrayLike, height: int, width: int) -> np.ndarray:
+    """An identity lip image as float32 `[height, width, 3]` in [0, 1].
+
+    uint8 images are divided by 255; float images must already be in [0, 1]. An image of the
+    model's aspect ratio (within `ASPECT_TOLERANCE`) but another size is resized; any other
+    aspect ratio is refused (crop the lips instead of stretching them).
+
+    Raises:
+      InputError: not a non-empty `[H, W, 3]` array, another dtype, NaN / inf, values outside
+        [0, 1], or another aspect ratio.
+    """
+    image = np.asarray(identity)
+    if image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
+        raise InputError(f"identity image must be a non-empty [H, W, 3] RGB array, got shape "
+                         f"{image.shape}")
+    if image.dtype == np.uint8:
+        image = image.astype(np.float32) / 255.0
+    elif np.issubdtype(image.dtype, np.floating):
+        image = image.astype(np.float32)
+        if not np.all(np.isfinite(image)):
+            raise InputError("identity image contains NaN or infinite values; every output "
+                             "frame would be NaN. Pass a real image")
+        if image.min() < 0 or image.max() > 1:
+            raise InputError(f"a float identity image must be in [0, 1], got values in "
+                             f"[{image.min():.4g}, {image.max():.4g}]; divide 0..255 images by "
+                             "255 or pass them as uint8")
+    else:
+        raise InputError(f"identity image must be uint8 or float in [0, 1], got dtype "
+                         f"{image.dtype}")
+    return _resize_keeping_aspect(image, height, width)
+
+
+def _resize_keeping_aspect(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    got_h, got_w = image.shape[:2]
+    if (got_h, got_w) == (height, width):
+        return image
+    want, got = width / height, got_w / got_h
+    if abs(got - want) > ASPECT_TOLERANCE * want:
+        raise InputError(
+            f"identity image is {got_w}x{got_h} (width x height, aspect {got:.2f}), but the "
+            f"model reads {width}x{height} lip crops (aspect {want:.2f}); crop a {want:g}:1 "
+            "region centred on the lips (e.g. lipjax.face.lip_box_from_face) instead of "
+            "letting it be squashed")
+    import cv2
+
+    shrink = got_h > height or got_w > width
+    return cv2.resize(image, (width, height),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def check_durations(durations: ArrayLike, num_tokens: int, max_frames: int) -> np.ndarray:
+    """Frames per token as int32 `[num_tokens]`, each in `[0, max_frames]`, summing to
+    `1..max_frames`.
+
+    Raises:
+      InputError: another length, not whole numbers, out of range, or summing to 0.
+    """
+    values = np.asarray(durations)
+    rule = (f"durations must be {num_tokens} whole numbers of frames (one per token of "
+            f"tokenize(text), the <sil> tokens at both ends included for lipjax vocabularies), "
+            f"each in 0..{max_frames} and summing to 1..{max_frames}")
+    if values.shape != (num_tokens,):
+        raise InputError(f"{rule}; got shape {values.shape}")
+    numeric = np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)
+    if not numeric or not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+        raise InputError(f"{rule}; got {_shown(values)}")
+    wide = values.astype(np.float64)
+    if wide.min() < 0 or wide.max() > max_frames or not 1 <= wide.sum() <= max_frames:
+        raise InputError(f"{rule}; got values in [{wide.min():.0f}, {wide.max():.0f}] summing "
+                         f"to {wide.sum():.0f}")
+    return values.astype(np.int32)
+
+
+def _shown(values: np.ndarray) -> str:
+    items = ", ".join(str(v) for v in values.reshape(-1)[:6])
+    return f"[{items}{', ...' if values.size > 6 else ''}] (dtype {values.dtype})"
+
+
+def paralip_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
+    """The config of a ParaLip workdir, read and checked without loading any weights.
+
+    Raises:
+      CheckpointError: not a workdir. ConfigError: the workdir's model is not ParaLip.
+    """
+    config = read_config(workdir)
+    module = system_class(config, require=RESTORABLE).generator_from_config(config)
+    if not isinstance(module, ParaLip):
+        raise ConfigError(
+            f"{os.fspath(workdir)!r} holds a {type(module).__name__} model ({config.system}), "
+            "not ParaLip; `lip` needs a ParaLip workdir (a DCK or Wav2Lip one goes to `talk`)")
+    return config
 
 
 class LipGenerator:
@@ -89,11 +194,8 @@ class LipGenerator:
           CheckpointError: not a workdir or no checkpoint. ConfigError: the workdir's model is
             not a ParaLip generator.
         """
+        paralip_config(workdir)  # the model's kind, before any weights are read
         restored = restore_generator(workdir)
-        if not isinstance(restored.module, ParaLip):
-            raise ConfigError(
-                f"{os.fspath(workdir)!r} holds a {type(restored.module).__name__} model "
-                f"({restored.config.system}), not ParaLip; `lip` needs a ParaLip workdir")
         return cls(restored.config, restored.variables, **kwargs)
 
     def tokenize(self, text: str | Sequence[str]) -> np.ndarray:
@@ -104,21 +206,15 @@ class LipGenerator:
         return self.vocabulary.encode_sentence(text)
 
     def prepare_identity(self, identity: ArrayLike) -> np.ndarray:
-        """An identity image as float32 `[H, W, 3]` in [0, 1] at the model's size."""
-        image = np.asarray(identity)
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise InputError(f"identity image must be [H, W, 3] RGB, got shape {image.shape}")
-        image = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else \
-            image.astype(np.float32)
-        if image.min() < 0 or image.max() > 1:
-            raise InputError("identity image must be uint8 or float in [0, 1]")
+        """An identity image as float32 `[H, W, 3]` in [0, 1] at the model's size
+        (`check_identity`)."""
         cfg = self.model.config
-        if image.shape[:2] != (cfg.image_height, cfg.image_width):
-            import cv2
+        return check_identity(identity, cfg.image_height, cfg.image_width)
 
-            image = cv2.resize(image, (cfg.image_width, cfg.image_height),
-                               interpolation=cv2.INTER_AREA)
-        return image
+    def check_durations(self, durations: ArrayLike, tokens: np.ndarray) -> np.ndarray:
+        """`durations` for `tokens` as int32, checked (`check_durations`) against the largest
+        frame bucket."""
+        return check_durations(durations, len(tokens), max(self.frame_buckets))
 
     def predict_durations(self, tokens: np.ndarray) -> np.ndarray:
         """Predicted frames per token, `[S]` int32."""
@@ -133,28 +229,30 @@ class LipGenerator:
 
         Args:
           text: a sentence (GRID characters) or a phoneme string/list (TCD-TIMIT model).
-          identity: the identity lip image, uint8 or float [0, 1], `[H, W, 3]`.
+          identity: the identity lip image, uint8 or float [0, 1], `[H, W, 3]`, of the model's
+            aspect ratio (`check_identity`).
           durations: optional frames per token of `tokenize(text)` (lipjax vocabularies: the two
-            `<sil>` tokens included); None = predicted.
+            `<sil>` tokens included), checked by `check_durations`; None = predicted.
+
+        Raises:
+          InputError: unknown symbols, a bad identity image or bad durations (before the
+            model runs).
         """
         tokens = self.tokenize(text)
+        s_bucket = _smallest(self.token_buckets, len(tokens), "text length")
+        identity = self.prepare_identity(identity)[None]  # checked before anything runs
         if durations is None:
             durations = self.predict_durations(tokens)
+            if int(durations.sum()) == 0:
+                raise InputError("the model predicts zero frames for this text; pass durations")
         else:
-            durations = np.asarray(durations, np.int32)
-            if durations.shape != tokens.shape or np.any(durations < 0):
-                raise InputError(f"durations must be {len(tokens)} non-negative integers (one per "
-                                 f"token of tokenize(text)), got {durations.shape}")
+            durations = self.check_durations(durations, tokens)
         total = int(durations.sum())
-        if total == 0:
-            raise InputError("durations sum to zero frames")
-        s_bucket = _smallest(self.token_buckets, len(tokens), "text length")
         t_bucket = _smallest(self.frame_buckets, total, "video length (frames)")
         tok = np.zeros((1, s_bucket), np.int32)
         tok[0, :len(tokens)] = tokens
         dur = np.zeros((1, s_bucket), np.int32)
         dur[0, :len(tokens)] = durations
-        identity = self.prepare_identity(identity)[None]
         frames, _ = self._decode(self.variables, tok, identity, dur, max_frames=t_bucket)
         return np.asarray(frames)[0, :total]
 

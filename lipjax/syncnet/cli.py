@@ -5,6 +5,7 @@
 
 --syncnet is syncnet_python's `syncnet_v2.model` (converted in memory; torch needed) or a
 workdir written by `lipjax convert syncnet`. The audio is --audio or the video's own track.
+The video and the audio are checked before the network is read; errors are one line.
 """
 
 from __future__ import annotations
@@ -14,11 +15,23 @@ import argparse
 __all__ = ["register_evaluate_sync"]
 
 
+def _check_inputs(args: argparse.Namespace) -> None:
+    """The video and the audio, before the network is loaded (or converted)."""
+    from lipjax.audio import load_audio
+    from lipjax.video import video_fps
+
+    video_fps(args.video)  # missing, a folder, unreadable, not a video
+    load_audio(args.video if args.audio is None else args.audio)  # no track, silent, ...
+
+
 def _evaluate_sync(args: argparse.Namespace) -> int:
+    from lipjax.convert.cli import one_line_errors
     from lipjax.syncnet.evaluate import evaluate_sync
 
-    report = evaluate_sync(args.video, syncnet=args.syncnet, audio_path=args.audio,
-                           progress=not args.no_progress)
+    _check_inputs(args)
+    with one_line_errors():
+        report = evaluate_sync(args.video, syncnet=args.syncnet, audio_path=args.audio,
+                               progress=not args.no_progress)
     print(report.to_json() if args.json else report.summary())
     return 0
 

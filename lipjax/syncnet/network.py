@@ -148,28 +148,56 @@ class SyncNetV2Sync:
 
 
 def load_sync_network(checkpoint: Any, **kwargs: Any) -> SyncNetwork:
-    """The sync network of `checkpoint`: a `SyncNetwork` (returned as is), a `syncnet_v2.model`
-    file (converted in memory), or a workdir whose system class has a `sync_network`
-    classmethod (a converted SyncNet v2 workdir: `lipjax convert syncnet`).
+    """The sync network of `checkpoint`: a `SyncNetwork` (returned as is), a published file
+    (`syncnet_v2.model`, or Wav2Lip's `lipsync_expert.pth`; the kind is read from its tensor
+    names, converted in memory), or a workdir whose system class has a `sync_network`
+    classmethod (a converted SyncNet v2 workdir; a trained or converted Wav2Lip expert).
 
     Raises:
-      InputError: no such file or folder. ConversionError: the file is not SyncNet v2.
+      InputError: no such file or folder. ConversionError: the file is not a sync network.
       CheckpointError: not a workdir. ConfigError: the workdir's network cannot measure sync.
     """
     if isinstance(checkpoint, SyncNetwork):
         return checkpoint
     path = Path(checkpoint)
     if path.is_file():
-        return SyncNetV2Sync.from_torch_checkpoint(path, **kwargs)
+        return _published_network(path, **kwargs)
     if not path.is_dir():
-        raise InputError(f"--syncnet {os.fspath(path)!r} is neither a syncnet_v2.model file nor "
-                         "a converted workdir")
+        raise InputError(f"--syncnet {os.fspath(path)!r} is neither a syncnet_v2.model / "
+                         "lipsync_expert.pth file nor a converted or trained workdir")
     from lipjax.training.workdir import restore_generator
 
-    restored = restore_generator(path)
+    return _restored_network(restore_generator(path), os.fspath(path), **kwargs)
+
+
+def _restored_network(restored: Any, where: str, **kwargs: Any) -> SyncNetwork:
+    """The network of a `RestoredGenerator`, built by its system class's `sync_network`."""
     build = getattr(restored.system_class, "sync_network", None)
     if build is None:
-        raise ConfigError(f"{os.fspath(path)!r} holds a {type(restored.module).__name__} "
+        raise ConfigError(f"{where!r} holds a {type(restored.module).__name__} "
                           f"({restored.config.system}), which cannot measure lip sync; use a "
-                          "converted SyncNet v2 workdir or syncnet_v2.model")
+                          "SyncNet v2 or Wav2Lip expert workdir, syncnet_v2.model or "
+                          "lipsync_expert.pth")
     return build(restored, **kwargs)
+
+
+def _published_network(path: Path, **kwargs: Any) -> SyncNetwork:
+    """SyncNet v2 from `syncnet_v2.model`; any other published sync network (Wav2Lip's
+    lipsync_expert.pth) through the `sync_network` hook of the class its converted config
+    names, as its converted workdir would be."""
+    from lipjax.convert.syncnet import SYNCNET_V2, syncnet_kind, syncnet_v2_variables
+    from lipjax.convert.torch_io import read_state_dict
+
+    state = read_state_dict(path)
+    if syncnet_kind(state) == SYNCNET_V2:
+        return SyncNetV2Sync(syncnet_v2_variables(state), **kwargs)
+    from lipjax.convert.wav2lip import load_syncnet_color
+    from lipjax.training.system import RESTORABLE, system_class
+    from lipjax.training.workdir import RestoredGenerator
+
+    config, variables = load_syncnet_color(path)
+    cls = system_class(config, require=RESTORABLE)
+    restored = RestoredGenerator(config=config, system_class=cls,
+                                 module=cls.generator_from_config(config),
+                                 variables=jax.device_put(variables), step=0)
+    return _restored_network(restored, os.fspath(path), **kwargs)

@@ -7,6 +7,9 @@
 Overrides are `--set key=value` (repeatable; `lipjax.overrides`). The flax/absl spelling
 `--config.train.num_steps=200` is accepted as an alias, so commands written for
 `experiments/train.py` work here unchanged and the other way round.
+
+`--workdir` is checked before the config file runs: a file, or a folder that cannot be created
+or written, is a one-line error.
 """
 
 from __future__ import annotations
@@ -19,10 +22,31 @@ from lipjax.overrides import add_override_arguments
 __all__ = ["register_train", "register_evaluate"]
 
 
+def _check_workdir(workdir: str) -> None:
+    """A workdir is a folder (existing or not) inside a writable folder: checked before the
+    config runs and long before anything is trained."""
+    import os
+
+    from lipjax.errors import ConfigError
+
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ConfigError(f"--workdir {workdir!r} is a file, not a folder; give a new or an "
+                          "existing workdir folder")
+    existing = os.path.abspath(workdir)
+    while not os.path.exists(existing):  # the deepest part of the path that exists
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError(f"--workdir {workdir!r} cannot be created: {existing!r} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--workdir {workdir!r} is not writable: no permission to write in "
+                          f"{existing!r}")
+
+
 def _train(args: argparse.Namespace) -> int:
     from lipjax.training.config import load_config
     from lipjax.training.loop import train_and_evaluate
 
+    _check_workdir(args.workdir)
     config = load_config(args.config, args.overrides)
     result = train_and_evaluate(config, args.workdir, progress=not args.no_progress)
     print(json.dumps(result, indent=2, default=str))
@@ -30,8 +54,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from lipjax.data.cli import check_split_spec
+    from lipjax.overrides import apply_overrides
+    from lipjax.training.config import validate_config
     from lipjax.training.evaluation import evaluate_workdir
+    from lipjax.training.workdir import read_config
 
+    if args.split is not None:
+        check_split_spec(args.split)
+    validate_config(apply_overrides(read_config(args.workdir), args.overrides))  # before loading
     result = evaluate_workdir(args.workdir, split=args.split, overrides=args.overrides,
                               progress=not args.no_progress)
     print(json.dumps(result, indent=2))

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import ml_collections
 
-from lipjax.errors import ConfigError
+from lipjax.errors import ConfigError, LipjaxError
 from lipjax.overrides import apply_overrides
 
 __all__ = ["load_config", "validate_config", "PARALLEL_KINDS"]
@@ -29,16 +29,58 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()
     """Runs `get_config()` of a config file, applies `key.sub=value` overrides, validates.
 
     Raises:
-      ConfigError: no such file, no get_config(), a bad override or an out-of-range value.
+      ConfigError: no such file (or a folder, or not a .py file), a file that does not run
+        (syntax error, an exception in it or in get_config()), no get_config(), one that
+        returns no ConfigDict, overrides that are not a list of `key=value` strings, a bad
+        override or an out-of-range value.
     """
+    if isinstance(overrides, (str, bytes)) or not all(isinstance(o, str) for o in overrides):
+        raise ConfigError(f"overrides must be a list of 'key=value' strings, got {overrides!r}")
+    config = _run_get_config(_config_file(path))
+    config = apply_overrides(config, overrides)
+    validate_config(config)
+    return config
+
+
+def _config_file(path: str | os.PathLike) -> str:
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ConfigError(f"config file {path} is a folder; give a .py file in it (see "
+                          "experiments/configs/)")
     if not os.path.isfile(path):
         raise ConfigError(f"config file {path} does not exist (see experiments/configs/)")
-    module = runpy.run_path(path)
-    if "get_config" not in module:
+    if not path.endswith(".py"):
+        raise ConfigError(f"config file {path} is not a Python file; a config is a .py file "
+                          "with get_config() (see experiments/configs/)")
+    if not os.access(path, os.R_OK):
+        raise ConfigError(f"cannot read config file {path}: permission denied")
+    return path
+
+
+def _run_get_config(path: str) -> ml_collections.ConfigDict:
+    """The ConfigDict that `get_config()` of `path` returns; the file's own errors named."""
+    try:
+        module = runpy.run_path(path)
+    except LipjaxError:
+        raise
+    except SyntaxError as error:
+        raise ConfigError(f"config file {path} is not valid Python (line {error.lineno}: "
+                          f"{error.msg})") from None
+    except Exception as error:  # the file is user code: name what it raised, not a traceback
+        raise ConfigError(f"running config file {path} raised {type(error).__name__}: "
+                          f"{error}") from error
+    if not callable(module.get("get_config")):
         raise ConfigError(f"config file {path} defines no get_config()")
-    config = apply_overrides(module["get_config"](), overrides)
-    validate_config(config)
+    try:
+        config = module["get_config"]()
+    except LipjaxError:
+        raise
+    except Exception as error:
+        raise ConfigError(f"get_config() of {path} raised {type(error).__name__}: "
+                          f"{error}") from error
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"get_config() of {path} returned a {type(config).__name__}, not an "
+                          "ml_collections.ConfigDict")
     return config
 
 
@@ -86,6 +128,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     Raises:
       ConfigError: naming the first bad field and what it must be.
     """
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"a config is an ml_collections.ConfigDict (lipjax.load_config makes "
+                          f"one), got a {type(config).__name__}")
     if not isinstance(config.get("system"), str):
         raise ConfigError("config.system must name a system class by import path, e.g. "
                           "'lipjax.paralip.ParaLipSystem'")

@@ -30,7 +30,8 @@ from lipjax.dck.model import DCKConfig, DCKGenerator
 from lipjax.dck.generator import TalkingFaceGenerator
 from lipjax.dck.generator import DCK_FACE_BOXES
 from lipjax.lipsync.faces import FaceBoxOptions, track_faces
-from lipjax.lipsync.pipeline import lip_sync, output_frame_count, ping_pong_indices, talk
+from lipjax.lipsync.pipeline import (MissingFacesWarning, lip_sync, output_frame_count,
+                                     ping_pong_indices, talk)
 from lipjax.video import probe, read_video, write_video
 from tests._paths import CONFIGS
 
@@ -217,8 +218,9 @@ def test_generator_call_matches_the_model_in_any_batch_size(generator):
 
 def test_talk_writes_the_audio_length_with_audio_and_untouched_background(generator, files):
     out_path = files["folder"] / "out.mp4"
-    report = talk(generator, files["video"], files["speech"], out_path, batch_size=8,
-                  progress=False)
+    with pytest.warns(MissingFacesWarning, match="written unchanged"):  # the default "report"
+        report = talk(generator, files["video"], files["speech"], out_path, batch_size=8,
+                      progress=False)
 
     expected_frames = files["speech_samples"] * int(FPS) // SAMPLE_RATE
     info = probe(out_path)
@@ -234,6 +236,8 @@ def test_talk_writes_the_audio_length_with_audio_and_untouched_background(genera
     _, found = detect_face_boxes(source)  # the same detector, run independently
     assert not found[list(files["blank"])].any()
     assert report.frames_without_face == int((~found[index]).sum()) >= 2
+    assert report.faceless_source_frames == tuple(np.flatnonzero(~found[:len(source)]))
+    assert "--allow_missing_faces accepts them" in report.summary()
     boxes, _ = track_faces(source, DCK_FACE_BOXES)
     outside_err, inside_change = [], []
     for t, s in enumerate(index):
@@ -257,7 +261,8 @@ def test_talk_truncates_a_video_longer_than_the_audio(generator, files, pair):
     short = files["folder"] / "short_speech.wav"
     scipy.io.wavfile.write(short, SAMPLE_RATE, pair["audio_b"][:8000])  # 0.5 s = 12.5 frames
     out_path = files["folder"] / "truncated.mp4"
-    report = talk(generator, files["video"], short, out_path, batch_size=8, progress=False)
+    report = talk(generator, files["video"], short, out_path, batch_size=8, progress=False,
+                  missing_faces="pass")
     assert report.frames_written == probe(out_path).num_frames == 12
     assert not report.looped and report.source_frames == 12
 
@@ -272,7 +277,7 @@ def test_talk_accepts_audio_of_one_frame_shorter_than_an_stft_window(generator, 
 def test_talk_takes_the_audio_track_of_a_video_file(generator, files, pair):
     out_path = files["folder"] / "own_audio.mp4"
     report = talk(generator, files["video"], files["video"], out_path, batch_size=8,
-                  progress=False)
+                  progress=False, missing_faces="pass")
     # AAC adds encoder padding; the count follows the decoded audio, within a frame or two.
     assert abs(report.frames_written - len(pair["audio_a"]) * FPS / SAMPLE_RATE) <= 2
     assert probe(out_path).has_audio
@@ -375,9 +380,18 @@ def test_from_checkpoint_and_the_talk_command(tmp_path, files, capsys):
     status = cli.main(["talk", "--checkpoint", workdir, "--video", str(files["video"]),
                        "--audio", str(files["speech"]), "--out", str(out_path),
                        "--batch_size", "8", "--no_progress"])
-    assert status == 0
+    # face.mp4 has frames without a face: written unchanged, and exit status 3 says so.
+    assert status == 3
     assert probe(out_path).num_frames == files["speech_samples"] * int(FPS) // SAMPLE_RATE
-    assert "frames at 25 fps" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "frames at 25 fps" in captured.out
+    warning = captured.err.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("lipjax: warning: ")
+    assert "source frame(s) 5, 6" in warning[0] and "--allow_missing_faces" in warning[0]
+    status = cli.main(["talk", "--checkpoint", workdir, "--video", str(files["video"]),
+                       "--audio", str(files["speech"]), "--out", str(out_path),
+                       "--batch_size", "8", "--no_progress", "--allow_missing_faces"])
+    assert status == 0 and not capsys.readouterr().err
     # Errors are one line on stderr with exit status 2.
     status = cli.main(["talk", "--checkpoint", workdir, "--video", str(files["video"]),
                        "--audio", str(files["folder"] / "silent.wav"), "--out",
