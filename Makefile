@@ -8,7 +8,7 @@ STAMP := $(VENV)/.lipjax-installed
 TEST_ENV := JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=2
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench venv clean
+.PHONY: demo demo-train demo-checkpoints test bench venv clean
 
 venv: $(STAMP)
 
@@ -24,11 +24,21 @@ $(STAMP): setup.cfg pyproject.toml
 test: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS) tests
 
+# Minutes: the shipped checkpoints in experiments/demo_checkpoints/ (checked by SHA-256).
 demo: $(STAMP)
 	JAX_PLATFORMS=cpu $(BIN)/python -m lipjax.demo --out demo_out
+
+# ~45 minutes on 2 cores: trains the three demo models from nothing, then the same showcase.
+demo-train: $(STAMP)
+	JAX_PLATFORMS=cpu $(BIN)/python -m lipjax.demo --train --out demo_train_out
+
+# demo-train, then writes what it trained as the demo checkpoints (commit them afterwards).
+demo-checkpoints: $(STAMP)
+	JAX_PLATFORMS=cpu $(BIN)/python -m lipjax.demo --train --out demo_train_out \
+		--export experiments/demo_checkpoints
 
 bench: $(STAMP)
 	JAX_PLATFORMS=cpu $(BIN)/python benchmarks/dynamic_conv.py --out benchmarks/results
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) demo_out demo_train_out .pytest_cache
