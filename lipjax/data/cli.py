@@ -228,7 +228,7 @@ def _check_png_path(out: str) -> None:
 def register_data(subparsers: argparse._SubParsersAction) -> None:
     """Registers `lipjax data build` and `lipjax data show`."""
     data = subparsers.add_parser("data", help="build and inspect datasets")
-    actions = data.add_subparsers(dest="data_command", metavar="{build,show}", required=True)
+    actions = data.add_subparsers(dest="data_command", metavar="{build,show,align}", required=True)
 
     build = actions.add_parser("build", help="build a dataset (array_record files)")
     _add_dataset_arguments(build)
@@ -244,3 +244,7 @@ def register_data(subparsers: argparse._SubParsersAction) -> None:
                       help=f"frames per example (1..{MAX_SHEET_ITEMS})")
     show.add_argument("--out", default="sheet.png", help="PNG file to write")
     show.set_defaults(handler=_data_show)
+
+    from lipjax.lipreading.cli import register_align  # durations from a lipreader (no JAX here)
+
+    register_align(actions)
