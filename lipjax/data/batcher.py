@@ -1,8 +1,8 @@
 """`Batcher`: lays out an epoch's batches and assembles them (the input pipeline's worker).
 
 An epoch is a permutation of the usable records from `(seed, epoch)`; each record goes to its
-bucket, a bucket that has collected a global batch emits it, and process p takes slots
-p, p + P, ... of every global batch (see `lipjax.data.pipeline`).
+bucket, a bucket that has collected a global batch emits it, and process p takes the p-th
+contiguous block of `batch_size` slots of every global batch (see `lipjax.data.pipeline`).
 """
 
 from __future__ import annotations
@@ -118,7 +118,8 @@ class Batcher:
     def _assemble(
         self, epoch: int, bucket: int, global_indices: np.ndarray
     ) -> dict[str, np.ndarray]:
-        local = global_indices[self._process_index :: self._process_count]
+        start = self._process_index * self._batch_size  # this process's block
+        local = global_indices[start : start + self._batch_size]
         examples = [self._transform(epoch, bucket, int(i)) if i >= 0 else None for i in local]
         template = next((e for e in examples if e is not None), None)
         if template is None:

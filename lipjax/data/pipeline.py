@@ -14,9 +14,12 @@ How an epoch is laid out, entirely from (seed, epoch) and the records' lengths:
    walked in that order, each going to the smallest bucket it fits; a bucket that has collected
    a *global* batch (`batch_size * process_count` examples) emits it. At the end of an epoch
    partial buckets are dropped (training) or padded with empty slots (evaluation).
-3. Process p takes slots p, p + P, p + 2P, ... of every global batch. All processes therefore
-   step through the same number of batches with the same bucket at every step (what multi-host
-   SPMD needs), and their shards are disjoint with the epoch as their union.
+3. Process p takes slots [p * batch_size, (p + 1) * batch_size) of every global batch: the
+   rows of the global batch that its devices hold, so that the global array assembled from
+   the processes' shards (process by process, as `lipjax.training.parallel` places them) is
+   the batch one process would have made. All processes therefore step through the same
+   number of batches with the same bucket at every step (what multi-host SPMD needs), and
+   their shards are disjoint with the epoch as their union.
 4. Per-example randomness (the identity frame in training) comes from
    `np.random.default_rng([seed, epoch, index])`, never from consumption order.
 

@@ -8,6 +8,12 @@ Overrides are `--set key=value` (repeatable; `lipjax.overrides`). The flax/absl 
 `--config.train.num_steps=200` is accepted as an alias, so commands written for
 `experiments/train.py` work here unchanged and the other way round.
 
+Multi-process training (`lipjax.training.distributed`): the same command on every process, with
+`--coordinator HOST:PORT --num_processes N --process_id I` (they set `train.distributed`), or
+with none of them under SLURM, `mpirun` or on a Cloud TPU VM slice. Each process's training
+then runs in a child process, so that a peer's death ends it with a clear error (exit status 75:
+relaunch all processes to resume).
+
 `--workdir` is checked before the config file runs: a file, or a folder that cannot be created
 or written, is a one-line error.
 """
@@ -42,15 +48,43 @@ def _check_workdir(workdir: str) -> None:
                           f"{existing!r}")
 
 
+_DISTRIBUTED_FLAGS = ("coordinator", "num_processes", "process_id")
+
+
+def _apply_distributed_flags(config, args: argparse.Namespace) -> None:
+    """`--coordinator/--num_processes/--process_id` into `config.train.distributed`."""
+    import ml_collections
+
+    given = {k: getattr(args, k) for k in _DISTRIBUTED_FLAGS if getattr(args, k) is not None}
+    if not given:
+        return
+    with config.unlocked():
+        if not isinstance(config.train.get("distributed"), ml_collections.ConfigDict):
+            config.train.distributed = ml_collections.ConfigDict(
+                {"enabled": None, "coordinator": None, "num_processes": None,
+                 "process_id": None}, type_safe=False)
+        for key, value in given.items():
+            config.train.distributed[key] = value
+
+
 def _train(args: argparse.Namespace) -> int:
+    from lipjax.training import distributed
     from lipjax.training.config import load_config
     from lipjax.training.loop import train_and_evaluate
 
     _check_workdir(args.workdir)
     config = load_config(args.config, args.overrides)
-    result = train_and_evaluate(config, args.workdir, progress=not args.no_progress)
-    print(json.dumps(result, indent=2, default=str))
-    return 0
+    _apply_distributed_flags(config, args)
+    spec = distributed.resolve(config)  # bad settings fail here, before anything starts
+
+    def run() -> int:
+        result = train_and_evaluate(config, args.workdir, progress=not args.no_progress)
+        print(json.dumps(result, indent=2, default=str), flush=True)
+        return 0
+
+    if spec is None:
+        return run()
+    return distributed.supervise(run, spec, workdir=args.workdir)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -76,6 +110,14 @@ def register_train(subparsers: argparse._SubParsersAction) -> None:
                               "workdir with a checkpoint is resumed.")
     p.add_argument("--config", required=True, help="e.g. experiments/configs/paralip_synthetic.py")
     p.add_argument("--workdir", required=True, help="checkpoints, logs and eval JSON go here")
+    group = p.add_argument_group(
+        "multi-process training (jax.distributed)",
+        "Run the same command on every process. Under SLURM, mpirun or on a Cloud TPU VM slice "
+        "these can be left out (detected); a workdir every process sees is required.")
+    group.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="address of process 0 and a free port, the same on every process")
+    group.add_argument("--num_processes", type=int, metavar="N", help="number of processes")
+    group.add_argument("--process_id", type=int, metavar="I", help="this process, 0..N-1")
     add_override_arguments(p)
     p.set_defaults(handler=_train)
 

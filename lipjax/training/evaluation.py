@@ -56,7 +56,8 @@ def evaluate(system: System, variables: Any, source, config: ml_collections.Conf
                             donate_state=False)
     if not replicated:
         variables = dp.replicate(jax.device_get(variables))
-    pipeline = Pipeline(source, batch_size=config.data.eval_batch_size,
+    # data.eval_batch_size is global: each process of a multi-process run reads its share.
+    pipeline = Pipeline(source, batch_size=config.data.eval_batch_size // jax.process_count(),
                         buckets=config_buckets(config), example_fn=system.example_fn,
                         length_fn=system.length_fn, training=False, num_epochs=1,
                         seed=config.seed, prefetch=config.data.get("prefetch", 2))

@@ -9,6 +9,13 @@ Everything that can be wrong with a run (the config, the dataset, a resume with 
 config, an unreadable checkpoint) is found before the workdir is written to. A run whose updates
 are all skipped by the non-finite guard stops with a `TrainingDivergedError` after
 `train.max_consecutive_skipped` steps in a row instead of "finishing".
+
+Multi-process runs (`lipjax.training.distributed`): every process runs this same loop on its
+share of each global batch (`data.batch_size` and `data.eval_batch_size` stay global). The
+processes check at start-up that they prepared the same run (config, resume step, a workdir
+they all see) and stop together with one error otherwise; orbax writes each checkpoint once;
+config.json, metrics, TensorBoard, previews and evaluation JSON are written by process 0 only,
+and evaluation results are the same on every process.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import dataclasses
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import ml_collections
@@ -26,18 +33,19 @@ from tqdm.auto import tqdm
 
 from lipjax.data.builders import load_source
 from lipjax.data.pipeline import Pipeline
-from lipjax.errors import TrainingDivergedError
+from lipjax.errors import ConfigError, LipjaxError, TrainingDivergedError
 from lipjax.files import write_json
-from lipjax.training import steps
+from lipjax.training import distributed, steps
 from lipjax.training.checkpoint import Checkpointer
 from lipjax.training.config import validate_config
 from lipjax.training.evaluation import config_buckets, config_devices, evaluate
 from lipjax.training.metric_writer import MetricWriter
 from lipjax.training.previews import PreviewMaker
-from lipjax.training.parallel import DataParallel
+from lipjax.training.parallel import DataParallel, mesh_devices
 from lipjax.training.state import TrainState, count_params, init_state, make_rng
 from lipjax.training.system import System, make_system
 from lipjax.training.workdir import (
+    CONFIG_FILE,
     check_resume,
     checkpoint_dir,
     has_checkpoint,
@@ -67,7 +75,9 @@ class _Run:
 
 def _prepare(config: ml_collections.ConfigDict, workdir: str) -> _Run:
     system = make_system(config)
-    dp = DataParallel(config.train.parallel, devices=config_devices(config),
+    devices = (mesh_devices(config.train.get("num_devices")) if jax.process_count() > 1
+               else config_devices(config))
+    dp = DataParallel(config.train.parallel, devices=devices,
                       max_traces=len(config.data.buckets))
     per_process = int(config.data.batch_size) // jax.process_count()
     train_source = load_source(config.data, config.data.train_split)
@@ -86,7 +96,7 @@ def _prepare(config: ml_collections.ConfigDict, workdir: str) -> _Run:
             state, meta = checkpointer.restore(state)
         finally:
             checkpointer.close()
-        pipeline.restore(meta["pipeline"])
+        pipeline.restore(_position_for(meta["pipeline"], pipeline))
         logger.info("resuming from step %d", int(state.step))
     return _Run(system, dp, pipeline, eval_source, state, schedules, resumed)
 
@@ -107,12 +117,83 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     """
     workdir = os.fspath(workdir)
     validate_config(config)
-    run = _prepare(config, workdir)
-    write_config(workdir, config)
+    distributed.ensure_initialized(config)  # flags, config or launcher; else a no-op
+    if jax.process_count() == 1:
+        run = _prepare(config, workdir)
+        write_config(workdir, config)
+    else:
+        run = _start_processes(config, workdir)
     try:
         return _train(run, config, workdir, progress=progress)
+    except jax.errors.JaxRuntimeError as error:  # a collective whose peer is gone
+        if jax.process_count() > 1:
+            raise distributed.peer_failure(error, workdir=workdir) from error
+        raise
     finally:
         run.pipeline.close()
+
+
+def _position_for(saved: dict, pipeline: Pipeline) -> dict:
+    """A saved pipeline position for this process: the position of a global batch does not
+    depend on how many processes share it, so a run may resume with another process count
+    (or as another process) as long as the global batch is the same."""
+    now = pipeline.state()
+    keys = ("batch_size", "process_index", "process_count")
+    if not all(k in saved for k in keys):
+        return saved
+    if saved["batch_size"] * saved["process_count"] == now["batch_size"] * now["process_count"]:
+        return {**saved, **{k: now[k] for k in keys}}
+    return saved
+
+
+def _check_process_batches(config: ml_collections.ConfigDict) -> None:
+    """Global batch sizes split evenly over the processes and their devices."""
+    processes = jax.process_count()
+    local = len(jax.local_devices()[:config.train.get("num_devices")])
+    for key in ("batch_size", "eval_batch_size"):
+        size = int(config.data[key])
+        if size % (processes * local):
+            raise ConfigError(
+                f"data.{key} = {size} is the global batch: it must be a multiple of "
+                f"{processes} processes x {local} devices each = {processes * local}")
+
+
+def _start_processes(config: ml_collections.ConfigDict, workdir: str) -> _Run:
+    """`_prepare` in every process of a multi-process run, then two agreements: all prepared
+    the same run (or all raise the first process's error), and all see the config.json that
+    process 0 writes (one workdir on a shared filesystem)."""
+    run, error = None, None
+    try:
+        _check_process_batches(config)
+        run = _prepare(config, workdir)
+        status = f"ok step={int(run.state.step)} config={distributed.config_digest(config)}"
+    except LipjaxError as failure:
+        error, status = failure, f"{type(failure).__name__}: {failure}"
+    statuses = distributed.gather_strings(status)
+    failed = [(p, s) for p, s in enumerate(statuses) if not s.startswith("ok ")]
+    if error is not None:
+        raise error
+    if failed:
+        p, message = failed[0]
+        raise distributed.DistributedError(f"process {p} of {len(statuses)} could not start "
+                                           f"the run: {message}")
+    if len(set(statuses)) > 1:
+        raise distributed.DistributedError(
+            "the processes prepared different runs (" + "; ".join(
+                f"process {p}: {s[3:]}" for p, s in enumerate(statuses)) + "): start every "
+            "process with the same command, config and overrides, and one workdir that all "
+            "of them see (a shared filesystem)")
+    if distributed.is_primary():
+        write_config(workdir, config)
+    distributed.gather_strings("written")  # a barrier: config.json exists from here on
+    seen = distributed.gather_strings(str(os.path.isfile(os.path.join(workdir, CONFIG_FILE))))
+    blind = [p for p, s in enumerate(seen) if s != "True"]
+    if blind:
+        raise distributed.DistributedError(
+            f"process(es) {blind} cannot see {os.path.join(workdir, CONFIG_FILE)}, written by "
+            "process 0: every process needs the same workdir on a filesystem they all mount "
+            "(NFS, Filestore, gcsfuse)")
+    return run
 
 
 def _log_window(host: list[dict], schedules: dict, step: int, throughput: float
@@ -144,6 +225,49 @@ class _SkipCounter:
                     "check the data, or raise train.max_consecutive_skipped.")
 
 
+class _NoWriter:
+    """What processes other than 0 write: nothing."""
+
+    def write(self, *args: Any, **kwargs: Any) -> None: ...
+    def config(self, *args: Any, **kwargs: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Outputs:
+    """The run's outputs on disk and on the terminal, all from process 0 only: metrics and
+    TensorBoard, evaluation JSON, previews and the progress bar."""
+
+    def __init__(self, run: _Run, config: ml_collections.ConfigDict, workdir: str, *,
+                 start: int, progress: bool):
+        tc, self.workdir = config.train, workdir
+        self.primary = jax.process_index() == 0
+        self.writer = (MetricWriter(workdir, tensorboard=tc.get("tensorboard", True))
+                       if self.primary else _NoWriter())
+        self.writer.config(config, step=start)
+        self.previews = _preview_maker(run, config, workdir) if self.primary else None
+        self.bar = tqdm(total=tc.num_steps, initial=start,
+                        desc=f"train {type(run.system).__name__}",
+                        disable=not progress or not self.primary, dynamic_ncols=True)
+
+    def train_scalars(self, done: int, scalars: dict[str, float], skipped: int) -> None:
+        self.writer.write(done, scalars, prefix="train/")
+        postfix = {k.split("/")[-1]: f"{v:.3g}" for k, v in scalars.items()
+                   if k.startswith("loss/")}
+        self.bar.set_postfix({**postfix, "skipped": skipped}, refresh=False)
+
+    def evaluation(self, done: int, metrics: dict[str, float], variables: Callable[[], Any]
+                   ) -> None:
+        self.writer.write(done, metrics, prefix="eval/")
+        if self.primary:
+            write_json(os.path.join(self.workdir, f"eval_{done}.json"), metrics)
+        if self.previews is not None:
+            self.previews.write(self.writer, done, variables())
+
+    def close(self) -> None:
+        self.bar.close()
+        self.writer.close()
+
+
 def _train(run: _Run, config: ml_collections.ConfigDict, workdir: str, *,
            progress: bool) -> dict[str, Any]:
     tc, dp, system = config.train, run.dp, run.system
@@ -156,14 +280,10 @@ def _train(run: _Run, config: ml_collections.ConfigDict, workdir: str, *,
     state = dp.replicate(run.state)
     skips = _SkipCounter(int(tc.get("max_consecutive_skipped") or DEFAULT_MAX_CONSECUTIVE_SKIPPED))
     ckpt = Checkpointer(checkpoint_dir(workdir), max_to_keep=tc.get("checkpoints_to_keep", 3))
-    writer = MetricWriter(workdir, tensorboard=tc.get("tensorboard", True))
-    writer.config(config, step=start)
-    previews = _preview_maker(run, config, workdir)
+    out = _Outputs(run, config, workdir, start=start, progress=progress)
     eval_metrics: dict[str, float] = {}
     pending: list = []
     examples, t_window, throughput = 0, time.perf_counter(), float("nan")
-    bar = tqdm(total=tc.num_steps, initial=start, desc=f"train {type(system).__name__}",
-               disable=not progress, dynamic_ncols=True)
     try:
         batch = next(run.pipeline) if start < tc.num_steps else None
         for step in range(start, tc.num_steps):
@@ -177,11 +297,8 @@ def _train(run: _Run, config: ml_collections.ConfigDict, workdir: str, *,
                 pending.clear()
                 skips.add(host, done)
                 throughput = examples / max(time.perf_counter() - t_window, 1e-9)
-                scalars = _log_window(host, run.schedules, step, throughput)
-                writer.write(done, scalars, prefix="train/")
-                postfix = {k.split("/")[-1]: f"{v:.3g}" for k, v in scalars.items()
-                           if k.startswith("loss/")}
-                bar.set_postfix({**postfix, "skipped": skips.total}, refresh=False)
+                out.train_scalars(done, _log_window(host, run.schedules, step, throughput),
+                                  skips.total)
                 examples, t_window = 0, time.perf_counter()
             if done % tc.checkpoint_every == 0 or last:
                 _save(ckpt, done, dp.unreplicate(state), run.pipeline, config)
@@ -189,16 +306,13 @@ def _train(run: _Run, config: ml_collections.ConfigDict, workdir: str, *,
                 eval_metrics = evaluate(system, state.generator.variables, run.eval_source,
                                         config, dp=dp, eval_step=eval_step, replicated=True,
                                         max_batches=tc.get("max_eval_batches"))
-                writer.write(done, eval_metrics, prefix="eval/")
-                write_json(os.path.join(workdir, f"eval_{done}.json"), eval_metrics)
-                if previews is not None:
-                    previews.write(writer, done, dp.unreplicate(state).generator.variables)
-            bar.update(1)
+                out.evaluation(done, eval_metrics,
+                               lambda: dp.unreplicate(state).generator.variables)
+            out.bar.update(1)
             if not last:
                 batch = next(run.pipeline)
     finally:
-        bar.close()
-        writer.close()
+        out.close()
         ckpt.close()
     if skips.total:
         logger.warning("%d of %d training steps were skipped (non-finite updates)", skips.total,
@@ -212,13 +326,14 @@ def _train(run: _Run, config: ml_collections.ConfigDict, workdir: str, *,
 def _preview_maker(run: _Run, config: ml_collections.ConfigDict, workdir: str
                    ) -> PreviewMaker | None:
     """Previews of the first evaluation example (`lipjax.training.previews`), when the system
-    makes them and `train.previews` (default True) allows."""
+    makes them and `train.previews` (default True) allows. The example is the first of the
+    whole split, in a multi-process run too (process 0 makes the previews)."""
     if not config.train.get("previews", True) or not hasattr(run.system, "preview"):
         return None
     pipeline = Pipeline(run.eval_source, batch_size=int(config.data.eval_batch_size),
                         buckets=config_buckets(config), example_fn=run.system.example_fn,
                         length_fn=run.system.length_fn, training=False, num_epochs=1,
-                        seed=config.seed, prefetch=0)
+                        seed=config.seed, prefetch=0, process_index=0, process_count=1)
     with pipeline:
         batch = next(pipeline, None)
     return None if batch is None else PreviewMaker(run.system, batch, workdir)

@@ -54,6 +54,7 @@ RESUMABLE_FIELDS = (
     "train.parallel", "train.num_devices", "train.max_consecutive_skipped",
     "data.data_dir", "data.manual_dir", "data.prefetch", "data.eval_batch_size",
     "data.build_if_missing", "evaluation",
+    "train.distributed",  # how many processes and which one this is: a launch setting
 )
 
 
