@@ -1,6 +1,8 @@
 """`lipjax data build` and `lipjax data show`.
 
     lipjax data build NAME --data_dir DIR [--manual_dir DIR] [--config tiny] [--set key=value ...]
+    lipjax data build talking_face_pairs --videos DIR --audios DIR --wav2lip CKPT
+        [--per_video N] [--shard I/N] [--beam [OPTIONS]] --data_dir DIR
     lipjax data show NAME --data_dir DIR [--split test] [--examples 4] [--out sheet.png]
 
 Inputs are checked before tfds touches the disk: `--data_dir` must be (or be creatable as) a
@@ -138,8 +140,11 @@ def _removed_on_error(data_dir: str) -> Iterator[None]:
 
 def _data_build(args: argparse.Namespace) -> int:
     from lipjax.data.builders import build_dataset
+    from lipjax.data.builders.talking_face_pairs_cli import build_pairs_command, uses_pair_arguments
 
     _check_data_dir(args.data_dir)
+    if args.name == "talking_face_pairs" or uses_pair_arguments(args):
+        return build_pairs_command(args)  # resumable: keeps its partial work when interrupted
     _check_manual_dir(args.name, args.manual_dir)
     with _removed_on_error(args.data_dir):
         builder = build_dataset(
@@ -197,8 +202,10 @@ def _data_show(args: argparse.Namespace) -> int:
             if landmarks is not None:
                 points.append(np.asarray(landmarks[t], np.float32))
             labels.append(f"#{index} {text}" if column == 0 else f"frame {t}")
-    if len({f.shape for f in tiles}) != 1:
-        raise DataError("frames of different sizes cannot share one contact sheet")
+    if len({f.shape for f in tiles}) != 1:  # e.g. talking_face_pairs' per-clip face regions:
+        height, width = np.max([f.shape[:2] for f in tiles], axis=0)  # pad right and bottom,
+        tiles = [np.pad(f, ((0, height - f.shape[0]), (0, width - f.shape[1]), (0, 0)))
+                 for f in tiles]  # which keeps the landmarks' pixel coordinates
     sheet = contact_sheet(
         np.stack(tiles),
         np.stack(points) if len(points) == len(tiles) else None,
@@ -233,6 +240,9 @@ def register_data(subparsers: argparse._SubParsersAction) -> None:
     build = actions.add_parser("build", help="build a dataset (array_record files)")
     _add_dataset_arguments(build)
     build.add_argument("--manual_dir", default=None, help="folder of a manually downloaded corpus")
+    from lipjax.data.builders.talking_face_pairs_cli import add_pair_arguments
+
+    add_pair_arguments(build)
     build.set_defaults(handler=_data_build)
 
     show = actions.add_parser("show", help="write a PNG contact sheet of a few examples")

@@ -197,8 +197,9 @@ def pair_example(
       With N = 2 F, directions in `DIRECTIONS` order (frames 0..F-1, then F..2F-1):
       source, target float32 `[N, S, S, 3]` in [0, 1]; mel float32 `[N, num_mels, mel_window]`;
       frame_mask bool `[N]`; frame_index int32 `[N]` (-1 = padding); direction int32 `[N]`;
-      source_landmarks, target_landmarks float32 `[N, K, 2]` in crop pixels; mouth_mask bool
-      `[N, S, S]` (box around both mouths); identity int32 `[]` when the record has one.
+      source_landmarks, target_landmarks float32 `[N, K, 2]` in crop pixels (NaN where the
+      record's are: unknown); mouth_mask bool `[N, S, S]` (box around both mouths, or the lower
+      half of the crop where a landmark is unknown); identity int32 `[]` when the record has one.
 
     Raises:
       BadRecordError: the record is malformed or its audio is unusable.
@@ -225,6 +226,10 @@ def pair_example(
 
     total = 2 * count
     num_landmarks = _array(record, "landmarks_a").shape[1]
+    # Unknown (NaN) landmarks, as in real pairs (`talking_face_pairs`): the mouth region is the
+    # lower half of the crop, the half Wav2Lip re-synthesises.
+    lower_half = np.zeros((size, size), bool)
+    lower_half[size // 2:] = True
     out = {
         "source": np.zeros((total, size, size, 3), np.float32),
         "target": np.zeros((total, size, size, 3), np.float32),
@@ -250,7 +255,8 @@ def pair_example(
             out["source_landmarks"][slot] = crop_landmarks(marks_src[t], box, size)
             out["target_landmarks"][slot] = crop_landmarks(marks_tgt[t], box, size)
             both = np.concatenate([out["source_landmarks"][slot], out["target_landmarks"][slot]])
-            out["mouth_mask"][slot] = mouth_region_mask(both, size, margin=mouth_margin)
+            out["mouth_mask"][slot] = (mouth_region_mask(both, size, margin=mouth_margin)
+                                       if np.isfinite(both).all() else lower_half)
     if "identity" in record:
         out["identity"] = np.asarray(record["identity"], np.int32)
     return out

@@ -181,9 +181,12 @@ class DCKSystem:
             result[f"psnr_mouth/{name}"] = LossTerm(
                 metrics.masked_pixel_psnr(prediction, target, batch["mouth_mask"], mask), n)
             result[f"l1/{name}"] = LossTerm(losses.l1_loss(prediction, target, mask), n)
-        # Exact for the baseline: its mouth is the source clip's, whose landmarks are known.
+        # Exact for the baseline: its mouth is the source clip's, whose landmarks are known --
+        # on frames where both are (real pairs store NaN: their term then counts no frame).
+        known = mask & jnp.all(jnp.isfinite(batch["source_landmarks"])
+                               & jnp.isfinite(batch["target_landmarks"]), axis=(-2, -1))
         result["lmd/input_baseline"] = LossTerm(metrics.landmark_distance(
-            batch["source_landmarks"], batch["target_landmarks"], mask), n)
+            batch["source_landmarks"], batch["target_landmarks"], known), jnp.sum(known))
         if self.landmark_fn is not None:
             # Detected landmarks of the output against the target's exact ones; the baseline
             # through the same detector shows what the detector's own error contributes.

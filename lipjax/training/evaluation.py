@@ -73,7 +73,9 @@ def evaluate(system: System, variables: Any, source, config: ml_collections.Conf
             sums = dp.metrics_to_host(eval_step(variables, dp.shard(batch)))
             for k, v in sums.items():
                 totals[k] = totals.get(k, 0.0) + v
-    return {k: float(v[0] / max(v[1], 1e-9)) for k, v in sorted(totals.items())}
+    # A term that counted no item in the whole split (e.g. an exact LMD on pairs whose landmarks
+    # are unknown) is left out rather than reported as 0.
+    return {k: float(v[0] / v[1]) for k, v in sorted(totals.items()) if v[1] > 0}
 
 
 def evaluate_workdir(workdir: str | os.PathLike, *, split: str | None = None,

@@ -11,6 +11,8 @@ Names (the `lipjax data build NAME` argument):
   synthetic_talking_faces  pairs of full-frame talking faces with matching audio
   grid                     GRID corpus, from a manual download
   tcd_timit                TCD-TIMIT corpus, from a manual download
+  talking_face_pairs       real videos + their Wav2Lip re-synced versions (the DCK paper's
+                           mixed dataset), built with its own options (`talking_face_pairs_cli`)
 
 Config overrides (`--set key=value`, the syntax of `lipjax.overrides`, type-checked against the
 field) replace fields of a named BuilderConfig. A config with
@@ -49,6 +51,7 @@ BUILDERS: Mapping[str, str] = {
     "synthetic_talking_faces": "lipjax.data.builders.synthetic_talking_faces:SyntheticTalkingFaces",
     "grid": "lipjax.data.builders.grid:Grid",
     "tcd_timit": "lipjax.data.builders.tcd_timit:TcdTimit",
+    "talking_face_pairs": "lipjax.data.builders.talking_face_pairs:TalkingFacePairs",
 }
 
 
