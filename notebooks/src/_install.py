@@ -43,6 +43,8 @@ if LIPJAX_ROOT is not None:
 else:
     LIPJAX_ROOT = pathlib.Path("/content/lipjax" if IN_COLAB else "~/lipjax").expanduser()
     if not (LIPJAX_ROOT / "setup.cfg").is_file():
+        if "<org>" in LIPJAX_REPO:
+            raise ValueError("set LIPJAX_REPO at the top of this cell to the repository's URL")
         subprocess.run(["git", "clone", "--depth", "1", LIPJAX_REPO, str(LIPJAX_ROOT)], check=True)
     spec = importlib.util.find_spec("lipjax")
     if spec is None or not str(spec.origin).startswith(str(LIPJAX_ROOT)):

@@ -39,7 +39,11 @@ def ask_for(what: str):
     from google.colab import files
 
     print(f"Upload {what}, or cancel to use the fallback.")
-    uploaded = files.upload()
+    try:
+        uploaded = files.upload()
+    except Exception as error:  # a cancelled upload
+        print(f"no file ({error})")
+        return None
     if not uploaded:
         return None
     name, data = next(iter(uploaded.items()))

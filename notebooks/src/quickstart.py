@@ -52,7 +52,8 @@ print("runs in", RUNS)
 #
 # `synthetic_lips` (80x160 lip videos of GRID sentences with exact per-character durations) and
 # `synthetic_talking_faces` (pairs of full-frame talking faces with speech) are rendered
-# locally; nothing is downloaded. About a minute each on Colab's two CPU cores.
+# locally; nothing is downloaded. Both took 83 s of CPU time on a 2-core machine (Colab's CPUs
+# do the same work).
 
 # %%
 from lipjax.data.builders import build_dataset, load_source
