@@ -4,7 +4,10 @@ Systems (one package each, on a shared core; docs/ARCHITECTURE.md):
   lipjax.paralip     ParaLip text-to-lip (Liu et al., AAAI 2022): `ParaLipSystem`, `LipGenerator`
   lipjax.baselines   its autoregressive baselines: `TransformerT2LSystem`, `DualLipSystem`
   lipjax.dck         DCK lip sync (IEEE TMM 2022): `DCKSystem`, `TalkingFaceGenerator`
-  lipjax.wav2lip     Wav2Lip (ACM MM 2020): generator, lip-sync expert, `Wav2LipFaceEditor`
+  lipjax.wav2lip     Wav2Lip (ACM MM 2020): `Wav2LipSystem`, its lip-sync expert
+                     `SyncNetColorSystem`, `Wav2LipFaceEditor`
+  lipjax.lipreading  a CTC lipreader and MAS durations without audio (ParaLip Sec. 6):
+                     `LipreaderSystem`
   lipjax.lipsync     the `talk` pipeline any face editor (DCK, Wav2Lip) runs in
   lipjax.syncnet     syncnet_python's SyncNet, the network behind LSE-C / LSE-D
   lipjax.convert     importers of published PyTorch checkpoints
@@ -38,8 +41,11 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "baselines.system": ["TransformerT2LSystem", "DualLipSystem"],
     "dck.system": ["DCKSystem"],
     "dck.generator": ["TalkingFaceGenerator"],
+    "wav2lip.system": ["Wav2LipSystem"],
+    "wav2lip.expert_system": ["SyncNetColorSystem"],
+    "lipreading.system": ["LipreaderSystem"],
     "lipsync.pipeline": ["talk"],
 }, submodules=("errors", "ops", "nn", "losses", "metrics", "text", "audio", "video", "face",
                "overrides", "files", "training", "data", "landmarks", "paralip", "baselines",
-               "dck", "wav2lip", "lipsync", "syncnet", "convert",
-               "cli"))
+               "dck", "wav2lip", "lipreading", "lipsync", "syncnet",
+               "convert", "cli"))
