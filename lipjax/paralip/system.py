@@ -193,7 +193,12 @@ class ParaLipSystem:
         return terms
 
     def discriminator_inputs(self, outputs: "TrainOutput", batch) -> DiscriminatorInputs:
-        return DiscriminatorInputs(real=outputs.targets, fake=outputs.model.frames,
+        """Real and generated rendered frames, both in [0, 1]: the generated ones read as at
+        inference (`to_unit_range` of the tanh output), so the discriminator scores what is
+        shown. Fed the raw tanh output, it separated real from fake by the values below 0 that
+        no real frame has, and the LSGAN term drove the generator into tanh's saturated
+        negative range, where L1 has no gradient (BUILD_NOTES.md, "Adversarial training")."""
+        return DiscriminatorInputs(real=outputs.targets, fake=to_unit_range(outputs.model.frames),
                                    mask=outputs.frame_mask)
 
     def preview(self, variables, batch) -> dict[str, jax.Array]:

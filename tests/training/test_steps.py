@@ -8,6 +8,7 @@ import dataclasses
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 from lipjax import losses
@@ -138,3 +139,46 @@ def test_binary_cross_entropy_follows_pytorch_and_stays_finite():
     grad = jax.grad(lambda p: losses.binary_cross_entropy(p, 1.0, np.array([True, False])))(edge)
     assert np.all(np.isfinite(grad)) and np.all(grad[1] == 0)
     assert np.isfinite(losses.binary_cross_entropy(edge, 1.0, np.array([True, False])))
+
+
+@pytest.mark.slow
+def test_the_generator_step_is_its_own_loss_against_the_frozen_discriminator():
+    """ParaLip Eq. 6-8 / DCK Eq. 4-5: the generator's update is one optimiser step on
+    `l1 + w * mean((D(G(x)) - 1)^2)` with the discriminator *before* its own update, and nothing
+    of the discriminator's loss reaches it (its fakes are stop-gradient)."""
+    system = _system()
+    adam = _state(system)
+    sgd = optax.sgd(1.0)  # an update proportional to the gradient (Adam's first is its sign)
+    state = adam.replace(generator=ModelState.create(adam.generator.variables, sgd))
+    batch = toy_batch(0)
+    valid = batch["mask"]
+    disc = state.discriminator.variables
+
+    def loss(params):
+        fake = system.generator.apply({**state.generator.variables, "params": params},
+                                      batch["x"], train=False)
+        l1 = jax.numpy.mean(jax.numpy.abs(fake - batch["y"])[valid])
+        scores = system.discriminator.apply(disc, fake, train=False)
+        return l1 + system.loss_weights["adv"] * jax.numpy.mean((scores[valid] - 1.0) ** 2)
+
+    want = state.generator.apply_gradients(jax.grad(loss)(state.generator.params),
+                                           state.generator.batch_stats)
+    new, _ = _step(system, state)
+    for a, b in zip(jax.tree.leaves(new.generator.params), jax.tree.leaves(want.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_one_step_moves_the_scores_towards_the_lsgan_targets():
+    """Signs of Eq. 6-7, measured against the paper's targets (not lipjax's loss functions): the
+    discriminator's step brings D(real) closer to 1 and D(fake) closer to 0; the generator's step
+    (adversarial term alone) brings the old discriminator's score of its new fakes closer to 1."""
+    system = dataclasses.replace(_system(), loss_weights={"l1": 0.0, "adv": 1.0})
+    state = _state(system)
+    new, _ = _step(system, state)
+    d_real, d_fake, valid = _scores(system, state)
+    d_real_after, d_fake_after, _ = _scores(system, new.replace(generator=state.generator))
+    assert np.mean((d_real_after[valid] - 1) ** 2) < np.mean((d_real[valid] - 1) ** 2)
+    assert np.mean(d_fake_after[valid] ** 2) < np.mean(d_fake[valid] ** 2)
+    _, d_new_fake, _ = _scores(system, new.replace(discriminator=state.discriminator))
+    assert np.mean((d_new_fake[valid] - 1) ** 2) < np.mean((d_fake[valid] - 1) ** 2)

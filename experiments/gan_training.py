@@ -1,0 +1,117 @@
+"""Learning curves of adversarially trained runs next to their reconstruction-only twins: does
+the papers' full loss train stably at the papers' weights (issue 16, item 4)?
+
+    python experiments/gan_training.py --out benchmarks/results \
+        --run "ParaLip +SSIM=runs/quality_tables/paralip_ssim" \
+        --run "ParaLip +SSIM+ADV=runs/quality_tables/paralip_ssim_adv" \
+        --run "DCK 10 L1=runs/dck_l1" --run "DCK L_adv + 10 L1=runs/dck_adv"
+
+Reads each training workdir (`metrics.jsonl`, `eval_<step>.json`, `config.json`; written by
+`lipjax train` or `experiments/quality_tables.py`) and writes `gan_training.json` (the curves,
+each run's loss weights and final evaluation) and `gan_training.png`: the L1 loss, the
+discriminator's and the generator's adversarial LSGAN losses, and the evaluation's PSNR (with
+the trivial baseline's) against the step. Trains nothing.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import sys
+
+from absl import app, flags
+
+from lipjax import files
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("out", "benchmarks/results", "Where gan_training.{json,png} go.")
+flags.DEFINE_multi_string("run", [], "label=workdir, one per run (in plotting order).")
+
+CURVES = ("loss/l1", "loss/ssim", "loss/adv", "loss/discriminator")
+# Evaluation metric -> its trivial baseline (ParaLip: the identity frame; DCK: the input frame).
+PSNR_KEYS = (("psnr/gt_dur", "psnr/identity_baseline"), ("psnr/model", "psnr/input_baseline"))
+
+
+def read_run(workdir: str) -> dict:
+    """Curves, evaluations and loss weights of one workdir."""
+    if not os.path.isfile(os.path.join(workdir, "metrics.jsonl")):
+        raise app.UsageError(f"{workdir} has no metrics.jsonl (not a training workdir)")
+    curves: dict[str, list] = {name: [] for name in CURVES}
+    with open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            for name in CURVES:
+                if f"train/{name}" in row:
+                    curves[name].append([row["step"], row[f"train/{name}"]])
+    evaluations = {}
+    for path in glob.glob(os.path.join(workdir, "eval_*.json")):
+        step = int(re.search(r"eval_(\d+)\.json$", path).group(1))
+        with open(path, encoding="utf-8") as f:
+            evaluations[step] = json.load(f)
+    with open(os.path.join(workdir, "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    return {"workdir": workdir, "system": config.get("system"), "loss": config.get("loss"),
+            "optim": {k: v.get("learning_rate") for k, v in config.get("optim", {}).items()},
+            "curves": {k: v for k, v in curves.items() if v},
+            "evaluations": {str(k): evaluations[k] for k in sorted(evaluations)}}
+
+
+def _psnr(evaluation: dict) -> tuple[float, float] | None:
+    for key, baseline in PSNR_KEYS:
+        if key in evaluation:
+            return evaluation[key], evaluation.get(baseline, float("nan"))
+    return None
+
+
+def plot(runs: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    for i, (label, run) in enumerate(runs.items()):
+        color = f"C{i}"
+        for ax, name in zip(axes[:3], ("loss/l1", "loss/discriminator", "loss/adv")):
+            points = run["curves"].get(name)
+            if points:
+                ax.plot(*zip(*points), color=color, label=label)
+        evals = [(int(s), _psnr(e)) for s, e in run["evaluations"].items() if _psnr(e)]
+        if evals:
+            steps, values = zip(*evals)
+            axes[3].plot(steps, [v[0] for v in values], "o-", color=color, label=label)
+            axes[3].plot(steps, [v[1] for v in values], "x:", color=color)
+    for ax, title in zip(axes, ("L1 (train)", "discriminator LSGAN loss (Eq. 7)",
+                                "generator LSGAN loss (Eq. 6)",
+                                "test PSNR (dB; x: trivial baseline)")):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    files.atomic_path(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+
+def main(argv):
+    del argv
+    if not FLAGS.run:
+        raise app.UsageError("give at least one --run label=workdir")
+    runs = {}
+    for spec in FLAGS.run:
+        label, sep, workdir = spec.partition("=")
+        if not sep or not label or not workdir:
+            raise app.UsageError(f"--run must be label=workdir, got {spec!r}")
+        runs[label] = read_run(workdir)
+    os.makedirs(FLAGS.out, exist_ok=True)
+    files.write_json(os.path.join(FLAGS.out, "gan_training.json"),
+                     {"command": "python experiments/gan_training.py " + " ".join(
+                         f"'{a}'" if " " in a else a for a in sys.argv[1:]), "runs": runs})
+    plot(runs, os.path.join(FLAGS.out, "gan_training.png"))
+
+
+if __name__ == "__main__":
+    app.run(main)
