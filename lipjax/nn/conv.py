@@ -15,12 +15,13 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from lipjax.ops.conv_transpose import conv_transpose
+from lipjax.ops.conv_transpose import conv_transpose, conv_transpose_same
 
 __all__ = [
     "ConvNormAct",
     "ConvTransposeNormAct",
     "PhaseConvTranspose",
+    "SameConvTranspose",
     "conv_transpose_padding",
     "channels_first_flatten",
     "channels_first_unflatten",
@@ -108,6 +109,7 @@ class PhaseConvTranspose(nn.Module):
     `conv_transpose_padding`: `kernel [k, k, features, Cin]` (LeCun-normal) and `bias [features]`
     (zeros), and the outputs agree; only the computation differs (no multiplications by the
     zeros of a dilated input: 3-24x faster on the CPU, `benchmarks/conv_transpose.py`).
+    `method` as in `lipjax.ops.conv_transpose` ("auto": the phase form on the CPU only).
     """
 
     features: int
@@ -115,6 +117,7 @@ class PhaseConvTranspose(nn.Module):
     stride: int
     padding: int
     output_padding: int
+    method: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -123,7 +126,29 @@ class PhaseConvTranspose(nn.Module):
                             (k, k, self.features, x.shape[-1]), jnp.float32)
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
         y = conv_transpose(x, kernel.astype(x.dtype), stride=self.stride, padding=self.padding,
-                           output_padding=self.output_padding)
+                           output_padding=self.output_padding, method=self.method)
+        return y + bias.astype(y.dtype)
+
+
+class SameConvTranspose(nn.Module):
+    """flax `nn.ConvTranspose(features, (k, k), strides=(s, s), padding="SAME")`: the same
+    parameters (`kernel [k, k, Cin, features]`, LeCun-normal; `bias`, zeros) and outputs,
+    computed by `lipjax.ops.conv_transpose_same` (the phase form on the CPU, where flax's
+    dilated form multiplies by the zeros of the dilated input)."""
+
+    features: int
+    kernel_size: int
+    stride: int
+    method: str = "auto"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k = self.kernel_size
+        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                            (k, k, x.shape[-1], self.features), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        y = conv_transpose_same(x, kernel.astype(x.dtype), stride=self.stride,
+                                method=self.method)
         return y + bias.astype(y.dtype)
 
 

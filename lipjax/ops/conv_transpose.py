@@ -6,7 +6,9 @@ output phase instead: output pixel `o = s q + r` only meets kernel taps `j = s m
 `c = (r + p) mod s`, so each of the s^2 output phases is a plain stride-1 convolution of the
 undilated input with the sub-kernel of those taps (flipped), and the phases interleave into the
 output. Same sums, no zeros. On the CPU the forward and backward pass of the ParaLip decoder's
-layers run 3-24x faster this way (`benchmarks/conv_transpose.py`).
+layers run 3-24x faster this way (`benchmarks/conv_transpose.py`). On a GPU or TPU the library's
+native transposed convolution (cuDNN's, `lax.conv_transpose`) is the better form, so `method=
+"auto"` picks the phase form on the CPU only (`jax.default_backend()`); both give the same sums.
 
 The definition (PyTorch `ConvTranspose2d`, per axis): with input length n, kernel k, stride s,
 padding p and output padding a, the output has length `(n - 1) s - 2 p + k + a` and
@@ -27,7 +29,49 @@ from jax.typing import ArrayLike
 
 from lipjax.errors import InputError
 
-__all__ = ["conv_transpose", "conv_transpose_output_size"]
+__all__ = ["conv_transpose", "conv_transpose_same", "conv_transpose_output_size",
+           "CONV_TRANSPOSE_METHODS",
+           "resolve_method", "same_padding_as_torch", "flax_kernel_as_torch"]
+
+CONV_TRANSPOSE_METHODS = ("auto", "phase", "lax")
+
+
+def resolve_method(method: str) -> str:
+    """`"phase"` or `"lax"`: "auto" is the phase form on the CPU backend and the native
+    (`lax.conv_transpose`) form elsewhere.
+
+    Raises:
+      InputError: a method outside `CONV_TRANSPOSE_METHODS`.
+    """
+    if method not in CONV_TRANSPOSE_METHODS:
+        raise InputError(f"conv_transpose method must be one of {CONV_TRANSPOSE_METHODS}, got "
+                         f"{method!r}")
+    if method == "auto":
+        return "phase" if jax.default_backend() == "cpu" else "lax"
+    return method
+
+
+def same_padding_as_torch(kernel_size: int, stride: int) -> tuple[int, int]:
+    """PyTorch-style `(padding, output_padding)` of `lax.conv_transpose(..., padding="SAME")`
+    (what flax `nn.ConvTranspose(padding="SAME")` runs, output length `size * stride`).
+
+    lax pads the dilated input by `(a, b)` with `a + b = k + s - 2` and `a = k - 1` if `s > k - 1`
+    else `ceil((k + s - 2) / 2)`; as a PyTorch transposed convolution that is `p = k - 1 - a`
+    and `output_padding = b - a`, which is -1 for some odd kernels (one row and column fewer
+    than `output_padding=0` gives: compute with 0 and drop the last).
+    """
+    if kernel_size < 1 or stride < 1:
+        raise InputError(f"need kernel_size and stride >= 1, got {kernel_size}, {stride}")
+    total = kernel_size + stride - 2
+    low = kernel_size - 1 if stride > kernel_size - 1 else math.ceil(total / 2)
+    return kernel_size - 1 - low, total - 2 * low
+
+
+def flax_kernel_as_torch(kernel: ArrayLike) -> jax.Array:
+    """A flax `nn.ConvTranspose` kernel (default `transpose_kernel=False`: `[kh, kw, Cin, Cout]`,
+    correlated with the dilated input as stored) in this module's layout `[kh, kw, Cout, Cin]`
+    (PyTorch's, which flips the kernel): spatially flipped, channel axes swapped."""
+    return jnp.swapaxes(jnp.flip(jnp.asarray(kernel), (0, 1)), 2, 3)
 
 
 def conv_transpose_output_size(size: int, *, kernel_size: int, stride: int, padding: int,
@@ -68,6 +112,7 @@ def conv_transpose(
     padding: int,
     output_padding: int = 0,
     precision: lax.Precision | None = None,
+    method: str = "auto",
 ) -> jax.Array:
     """PyTorch `ConvTranspose2d` (no bias, groups 1, dilation 1) on NHWC input.
 
@@ -79,6 +124,8 @@ def conv_transpose(
       padding: PyTorch `padding` (both sides, both axes); must be `< kernel size`.
       output_padding: PyTorch `output_padding` (extra rows/cols at the high end), `< stride`.
       precision: passed to `lax.conv_general_dilated`.
+      method: "phase" (stride**2 convolutions of the undilated input), "lax" (the library's
+        dilated form, `lax.conv_transpose`) or "auto" (`resolve_method`: phase on the CPU).
 
     Returns:
       `[N, H', W', Cout]` with `H' = (H - 1) * stride - 2 * padding + kh + output_padding` (and W').
@@ -103,6 +150,11 @@ def conv_transpose(
               for n, k in zip(x.shape[1:3], kernel.shape[:2])]
     if min(out_hw) < 1:
         raise InputError(f"output would be empty ({out_hw}) for input {x.shape[1:3]}")
+    if resolve_method(method) == "lax":
+        pads = [(k - 1 - padding, k - 1 - padding + output_padding) for k in kernel.shape[:2]]
+        return lax.conv_transpose(x, kernel, (stride, stride), pads, transpose_kernel=True,
+                                  dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                  precision=precision)
     plans = [_axis_phases(n, out, kernel_size=k, stride=stride, padding=padding)
              for n, out, k in zip(x.shape[1:3], out_hw, kernel.shape[:2])]
     per_phase = [math.ceil(out / stride) for out in out_hw]
@@ -125,3 +177,22 @@ def conv_transpose(
     n, h, _, w, _, c = y.shape
     y = y.reshape(n, h * stride, w * stride, c)
     return y[:, : out_hw[0], : out_hw[1]]
+
+
+def conv_transpose_same(x: ArrayLike, kernel: ArrayLike, *, stride: int,
+                        method: str = "auto") -> jax.Array:
+    """`lax.conv_transpose(x, kernel, (stride, stride), "SAME")` on NHWC input with a flax
+    `nn.ConvTranspose` kernel `[k, k, Cin, Cout]` (`transpose_kernel=False`): output
+    `[N, H * stride, W * stride, Cout]`. `method` as in `conv_transpose`; the phase form runs it
+    as the PyTorch transposed convolution of `same_padding_as_torch` with the kernel of
+    `flax_kernel_as_torch`."""
+    x, kernel = jnp.asarray(x), jnp.asarray(kernel)
+    if kernel.ndim != 4 or kernel.shape[0] != kernel.shape[1]:
+        raise InputError(f"expected a square kernel [k, k, Cin, Cout], got {kernel.shape}")
+    if resolve_method(method) == "lax":
+        return lax.conv_transpose(x, kernel, (stride, stride), "SAME",
+                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    padding, output_padding = same_padding_as_torch(kernel.shape[0], stride)
+    y = conv_transpose(x, flax_kernel_as_torch(kernel), stride=stride, padding=padding,
+                       output_padding=max(output_padding, 0), method="phase")
+    return y[:, : x.shape[1] * stride, : x.shape[2] * stride]

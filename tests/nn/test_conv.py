@@ -76,6 +76,23 @@ def test_phase_conv_transpose_has_flax_conv_transpose_parameters_and_outputs(rng
     np.testing.assert_allclose(ours.apply(params, x), theirs.apply(params, x), atol=1e-4)
 
 
+@pytest.mark.parametrize("kernel, stride", [(4, 2), (3, 2), (5, 2), (2, 2), (1, 2), (3, 1)])
+@pytest.mark.parametrize("method", ["phase", "lax"])
+def test_same_conv_transpose_equals_flax_conv_transpose_same(rng, kernel, stride, method):
+    """DCK's up layers: flax's parameters and init, the same outputs in either form."""
+    x = rng.normal(size=(2, 5, 3, 4)).astype(np.float32)
+    ours = conv.SameConvTranspose(6, kernel, stride, method=method)
+    theirs = nn.ConvTranspose(6, (kernel, kernel), strides=(stride, stride), padding="SAME")
+    params = ours.init(jax.random.key(0), x)
+    initial = theirs.init(jax.random.key(0), x)
+    assert jax.tree.map(np.shape, params) == jax.tree.map(np.shape, initial)
+    np.testing.assert_array_equal(params["params"]["kernel"], initial["params"]["kernel"])
+    params = jax.tree.map(lambda a: rng.normal(size=a.shape).astype(np.float32), params)
+    got = ours.apply(params, x)
+    assert got.shape == (2, 5 * stride, 3 * stride, 6)
+    np.testing.assert_allclose(got, theirs.apply(params, x), atol=1e-4)
+
+
 def test_batch_norm_block_updates_stats_only_in_training(rng):
     x = rng.normal(loc=3.0, size=(4, 6, 6, 2)).astype(np.float32)
     module = conv.ConvNormAct(3, kernel_size=3, padding=1)

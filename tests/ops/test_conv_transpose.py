@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from lipjax.errors import InputError
 from lipjax.nn.conv import conv_transpose_padding
-from lipjax.ops import conv_transpose, conv_transpose_output_size
+from lipjax.ops import conv_transpose, conv_transpose_output_size, conv_transpose_same
+from lipjax.ops.conv_transpose import resolve_method, same_padding_as_torch
 
 
 def brute_force(x, w, stride, padding, output_padding):
@@ -69,6 +70,36 @@ def test_matches_lax_dilated_transpose_with_gradients(kernel, padding):
     grads_phase = jax.jit(jax.grad(loss(by_phases), argnums=(0, 1)))(x, k)
     for a, b in zip(grads_phase, grads_lax):
         np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, output_padding",
+                         [(5, 2, 2, 1), (3, 2, 1, 1), (3, 1, 0, 0), (4, 2, 1, 0), (4, 3, 2, 2)])
+def test_phase_and_native_forms_are_equal(kernel, stride, padding, output_padding):
+    """`method="auto"` picks one form per backend (phase on the CPU): both give the same sums."""
+    rng = np.random.default_rng(kernel + 10 * stride)
+    x = rng.normal(size=(3, 4, 6, 5)).astype(np.float32)
+    k = rng.normal(size=(kernel, kernel, 7, 5)).astype(np.float32)
+    args = dict(stride=stride, padding=padding, output_padding=output_padding)
+    phase = conv_transpose(x, k, method="phase", **args)
+    np.testing.assert_allclose(phase, conv_transpose(x, k, method="lax", **args), atol=1e-4)
+    np.testing.assert_allclose(phase, brute_force(x, k, stride, padding, output_padding),
+                               atol=1e-4)
+    assert resolve_method("auto") == ("phase" if jax.default_backend() == "cpu" else "lax")
+    with pytest.raises(InputError, match="method"):
+        conv_transpose(x, k, method="dilated", **args)
+
+
+@pytest.mark.parametrize("kernel, stride", [(4, 2), (3, 2), (5, 2), (1, 2), (2, 3), (5, 3)])
+def test_same_padding_matches_lax_same(kernel, stride):
+    rng = np.random.default_rng(kernel + stride)
+    x = rng.normal(size=(2, 5, 4, 3)).astype(np.float32)
+    k = rng.normal(size=(kernel, kernel, 3, 2)).astype(np.float32)
+    want = jax.lax.conv_transpose(x, k, (stride, stride), "SAME",
+                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    np.testing.assert_allclose(conv_transpose_same(x, k, stride=stride, method="phase"), want,
+                               atol=1e-4)
+    padding, output_padding = same_padding_as_torch(kernel, stride)
+    assert 0 <= padding < kernel and -1 <= output_padding < stride
 
 
 def test_rejects_bad_arguments():
