@@ -5,6 +5,10 @@ the smallest of `frame_buckets` that fits the predicted (or given) durations, so
 of the same bucket reuse one compiled function. Durations are predicted first (a small jitted
 function of the tokens), which fixes the frame bucket before the decoder runs.
 
+Frames are decoded by `lipjax.paralip.fast` (BatchNorm folded, identity skips convolved once
+per video, frames in chunks, all-padding chunks skipped): the same frames as `ParaLip.__call__`
+to float rounding, in less time (BUILD_NOTES.md, "Performance", has the measurements).
+
 The model runs with `mask_padding_in_ffn` (same parameters): the bucket padding then changes
 nothing, and a sentence's frames equal those of the official model run on that sentence alone.
 The text is read as the config's vocabulary says (`lipjax.text.get_vocabulary`): lipjax's own
@@ -32,7 +36,8 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from lipjax.errors import ConfigError, InputError
-from lipjax.paralip.model import ParaLip, durations_from_log, to_unit_range
+from lipjax.paralip import fast
+from lipjax.paralip.model import ParaLip, durations_from_log
 from lipjax.paralip.system import model_config
 from lipjax.text import get_vocabulary
 from lipjax.training.system import RESTORABLE, system_class
@@ -155,14 +160,21 @@ class LipGenerator:
       config: the training config (`config.model`, `config.data.vocabulary`, `config.data.fps`).
       variables: the generator's flax variables (`params` and `batch_stats`).
       token_buckets, frame_buckets: padded sizes the jitted functions see.
+      chunk_frames: frames decoded together (`lipjax.paralip.fast`).
+      compute_dtype: the video decoder's precision; None = `fast.default_compute_dtype()`
+        (float32 on the CPU, bfloat16 on a GPU / TPU).
     """
 
     def __init__(self, config: ml_collections.ConfigDict, variables: Any, *,
                  token_buckets: Sequence[int] = DEFAULT_TOKEN_BUCKETS,
-                 frame_buckets: Sequence[int] = DEFAULT_FRAME_BUCKETS):
+                 frame_buckets: Sequence[int] = DEFAULT_FRAME_BUCKETS,
+                 chunk_frames: int = fast.DEFAULT_CHUNK_FRAMES, compute_dtype: Any = None):
         self.config = config
         self.model = ParaLip(dataclasses.replace(model_config(config), mask_padding_in_ffn=True))
         self.variables = variables
+        self.decoder_weights = jax.jit(fast.fold_video_decoder, static_argnums=1)(
+            variables, self.model.config)
+        dtype = fast.default_compute_dtype() if compute_dtype is None else compute_dtype
         self.vocabulary = get_vocabulary(config.data.get("vocabulary", "grid_chars"))
         self.fps = float(config.data.get("fps", 25.0))
         self.token_buckets = tuple(token_buckets)
@@ -176,11 +188,11 @@ class LipGenerator:
                     m.encoder(t, train=False), t != 0, train=False))
             return durations_from_log(log_d, tokens != 0)
 
-        def decode(variables, tokens, identity, durations, *, max_frames):
+        def decode(variables, weights, tokens, identity, durations, *, max_frames):
             self.traces += 1
-            out = self.model.apply(variables, tokens, identity, durations,
-                                   max_frames=max_frames, train=False)
-            return to_unit_range(out.frames), out.frame_mask
+            return fast.generate_frames(self.model, variables, weights, tokens, identity,
+                                        durations, max_frames=max_frames,
+                                        chunk_frames=chunk_frames, compute_dtype=dtype)
 
         self._predict = jax.jit(predict)
         self._decode = jax.jit(decode, static_argnames=("max_frames",))
@@ -253,7 +265,8 @@ class LipGenerator:
         tok[0, :len(tokens)] = tokens
         dur = np.zeros((1, s_bucket), np.int32)
         dur[0, :len(tokens)] = durations
-        frames, _ = self._decode(self.variables, tok, identity, dur, max_frames=t_bucket)
+        frames, _ = self._decode(self.variables, self.decoder_weights, tok, identity, dur,
+                                 max_frames=t_bucket)
         return np.asarray(frames)[0, :total]
 
 

@@ -51,6 +51,7 @@ from lipjax.paralip.image import IdentityEncoder, VideoDecoder, render_frames
 __all__ = [
     "ParaLipConfig",
     "ParaLipOutput",
+    "ParaLipFeatures",
     "TextEncoder",
     "DurationPredictor",
     "IdentityEncoder",
@@ -203,6 +204,19 @@ class ParaLipOutput(NamedTuple):
     overflow: jax.Array
 
 
+class ParaLipFeatures(NamedTuple):
+    """`ParaLip.features`: `ParaLipOutput`'s fields but the frames, the identity embedding
+    `[B, D]` and skips (finest first), and the motion decoder's output `[B, T, hidden]`."""
+
+    log_durations: jax.Array
+    durations: jax.Array
+    frame_mask: jax.Array
+    overflow: jax.Array
+    identity_embedding: jax.Array
+    skips: tuple[jax.Array, ...]
+    motion: jax.Array
+
+
 def to_unit_range(frames: ArrayLike) -> jax.Array:
     """Clips generator output to [0, 1], the official inference-time reading of the tanh output."""
     return jnp.clip(jnp.asarray(frames), 0.0, 1.0)
@@ -348,11 +362,28 @@ class ParaLip(nn.Module):
           `ParaLipOutput`; durations past `max_frames` are truncated and reported in `overflow`.
         """
         cfg = self.config
+        feats = self.features(tokens, identity, durations, max_frames=max_frames, train=train)
+        frames = render_frames(self.video_decoder, feats.identity_embedding, feats.motion,
+                               feats.skips, feats.frame_mask, train=train,
+                               mask_batch_norm=cfg.mask_padding_in_batch_norm,
+                               frame_indices=frame_indices)
+        frame_mask = feats.frame_mask
+        if frame_indices is not None:  # the mask of the rendered frames
+            frame_mask = jnp.take_along_axis(frame_mask, jnp.asarray(frame_indices, jnp.int32),
+                                             axis=1)
+        return ParaLipOutput(frames=frames, log_durations=feats.log_durations,
+                             durations=feats.durations, frame_mask=frame_mask,
+                             overflow=feats.overflow)
+
+    def features(self, tokens: ArrayLike, identity: ArrayLike,
+                 durations: Optional[ArrayLike] = None, *, max_frames: int,
+                 train: bool) -> "ParaLipFeatures":
+        """Everything before the per-frame video decoder (arguments as `__call__`): what
+        `lipjax.paralip.fast` renders at inference."""
         tokens = jnp.asarray(tokens)
         identity = jnp.asarray(identity, jnp.float32)
         self._check_inputs(tokens, identity, durations, max_frames)
         token_mask = tokens != 0
-
         text = self.encoder(tokens, train=train)
         log_durations = self.duration_predictor(jax.lax.stop_gradient(text), token_mask, train=train)
         if durations is None:
@@ -360,26 +391,12 @@ class ParaLip(nn.Module):
         else:
             used = jnp.where(token_mask, jnp.maximum(jnp.asarray(durations, jnp.int32), 0), 0)
         regulation = length_regulate(used, max_frames)
-        frame_mask = regulation.frame_mask
-
         identity_embedding, skips = self.identity_encoder(identity, train=train)
         x = expand(text, regulation.frame_to_token) + identity_embedding[:, None, :]
-        motion = self.decoder(zero_padded_rows(x, frame_mask), frame_mask, train=train)
-
-        frames = render_frames(self.video_decoder, identity_embedding, motion, skips,
-                               frame_mask, train=train,
-                               mask_batch_norm=cfg.mask_padding_in_batch_norm,
-                               frame_indices=frame_indices)
-        if frame_indices is not None:  # the mask of the rendered frames
-            frame_mask = jnp.take_along_axis(frame_mask, jnp.asarray(frame_indices, jnp.int32),
-                                             axis=1)
-        return ParaLipOutput(
-            frames=frames,
-            log_durations=log_durations,
-            durations=used,
-            frame_mask=frame_mask,
-            overflow=regulation.overflow,
-        )
+        motion = self.decoder(zero_padded_rows(x, regulation.frame_mask), regulation.frame_mask,
+                              train=train)
+        return ParaLipFeatures(log_durations, used, regulation.frame_mask, regulation.overflow,
+                               identity_embedding, skips, motion)
 
     def _check_inputs(
         self, tokens: jax.Array, identity: jax.Array, durations: Optional[ArrayLike], max_frames: int
