@@ -3,6 +3,8 @@
   editor    `FaceEditor` (what a model provides), `load_face_editor` (workdir or .pth)
   faces     `FaceBoxOptions`, `track_faces`: detection, Wav2Lip's pads / box / smoothing
   pipeline  `talk`, `lip_sync`, `TalkReport`, frame counts and looping
+  stream    `talk`'s two passes as one pipeline of threads (`stages`: bounded queues, errors
+            and interrupts stop every thread; `tracking`: boxes final while detection runs)
   cli       `lipjax talk`
 """
 

@@ -13,7 +13,10 @@ Pipeline (`talk`), with the decisions where the paper is silent:
 
 * The video is decoded at its own frame rate, in chunks (`lipjax.lipsync.source.FaceVideo`):
   once to find the faces, once to edit them, so memory does not grow with the video's length;
-  a looped video is cached on disk (memory-mapped). The audio (a wav file, or the audio track
+  a looped video is cached on disk (memory-mapped). The two passes and their steps (decode,
+  detect, crop + generate, paste back, encode) run at once, in threads joined by bounded queues
+  (`lipjax.lipsync.stream`): the editing pass follows detection a few frames behind, and the
+  whole runs at the pace of its slowest step. The audio (a wav file, or the audio track
   of any media file) is loaded at the model's rate, mono, for the model; the output carries
   the user's original audio stream (copied, or re-encoded as AAC at its own rate and channels
   where the container needs it).
@@ -29,7 +32,7 @@ Pipeline (`talk`), with the decisions where the paper is silent:
   unchanged and counted (`TalkReport.frames_without_face`, counted over output frames, and the
   source frames named). By default (`missing_faces="report"`) that also raises a
   `MissingFacesWarning` and `lipjax talk` exits with status 3; "pass" accepts such frames
-  silently, "error" refuses them before anything is written (as Wav2Lip stops). A fixed box
+  silently, "error" refuses them before any frame is edited (as Wav2Lip stops). A fixed box
   skips detection. No face in any frame is a NoFaceError.
 * The generator runs jitted on fixed-size batches (the last one zero-padded), so a whole video
   compiles exactly once per batch size; a tqdm bar shows progress.
@@ -47,17 +50,15 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from lipjax.audio import MelConfig, load_audio
-from lipjax.errors import InputError, NoFaceError
-from lipjax.face import crop_and_resize
-from lipjax.lipsync.composite import blend_back, paste_feathered
+from lipjax.errors import InputError
 from lipjax.lipsync.editor import FaceEditor, load_face_editor
-from lipjax.lipsync.faces import FaceBoxOptions, detect_raw_boxes, fixed_boxes, shape_boxes
+from lipjax.lipsync.faces import FaceBoxOptions
 from lipjax.lipsync.source import (
     MAX_BATCH_SIZE,
     MISSING_FACES,
@@ -66,6 +67,7 @@ from lipjax.lipsync.source import (
     output_frame_count,
     ping_pong_indices,
 )
+from lipjax.lipsync.stream import crop_faces, listed, paste_faces, stream_talk
 from lipjax.video import check_output_video
 from lipjax.video_writer import VideoWriter
 
@@ -98,23 +100,8 @@ def edit_frames(editor: FaceEditor, frames: np.ndarray, boxes: np.ndarray,
     Returns:
       uint8 `[n, H, W, 3]`: a new array; pixels outside the boxes are the input's.
     """
-    out = np.array(frames, copy=True)
-    todo = np.flatnonzero(detected)
-    if len(todo) == 0:
-        return out
-    size = (editor.image_size, editor.image_size)
-    crops = np.stack([crop_and_resize(frames[i], boxes[i], size) for i in todo])
-    crops = crops.astype(np.float32) / 255.0 if crops.dtype == np.uint8 else crops
-    if hasattr(editor, "edit_layers"):
-        motion, alpha = editor.edit_layers(crops, mel[todo], batch_size=batch_size)
-        for j, i in enumerate(todo):
-            out[i] = blend_back(frames[i], motion[j], alpha[j], boxes[i])
-    else:
-        edited = editor.edit_batch(crops, mel[todo], batch_size=batch_size)
-        feather = int(getattr(editor, "paste_feather", 0))
-        for j, i in enumerate(todo):
-            out[i] = paste_feathered(frames[i], edited[j], boxes[i], feather=feather)
-    return out
+    edited = crop_faces(editor, frames, boxes, detected, mel, batch_size=batch_size)
+    return paste_faces(editor, frames, boxes, detected, edited)
 
 
 def _check_slots(frames: np.ndarray, mel_windows: np.ndarray, boxes: np.ndarray,
@@ -213,7 +200,7 @@ class TalkReport:
             return ""
         return (f"{self.frames_without_face} of {self.frames_written} output frames were written "
                 f"unchanged: no face was detected in source frame(s) "
-                f"{_listed(self.faceless_source_frames)}")
+                f"{listed(self.faceless_source_frames)}")
 
     def summary(self) -> str:
         """One line for a console."""
@@ -231,88 +218,10 @@ class MissingFacesWarning(UserWarning):
     """`talk(..., missing_faces="report")` wrote frames without a detected face unchanged."""
 
 
-def _listed(frames: Sequence[int], limit: int = 8) -> str:
-    shown = ", ".join(str(int(f)) for f in frames[:limit])
-    return shown + (f", ... ({len(frames)} in all)" if len(frames) > limit else "")
-
-
 def check_output_path(out_path: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
     """`out_path` as a Path, checked before any work (`lipjax.video.check_output_video`: not a
     folder, its folder exists and is writable, a video suffix, not one of `inputs`)."""
     return check_output_video(out_path, *inputs)
-
-
-def _check_boxes(boxes: np.ndarray, detected: np.ndarray, options: FaceBoxOptions) -> None:
-    """Pads must leave every detected face a box of at least one pixel."""
-    empty = detected & ((boxes[:, 2] - boxes[:, 0] < 1) | (boxes[:, 3] - boxes[:, 1] < 1))
-    if empty.any():
-        raise InputError(
-            f"the face-box pads {tuple(options.pads)} (top bottom left right) and padding "
-            f"{tuple(options.padding)} leave no face box in {int(empty.sum())} frame(s) (e.g. "
-            f"frame {int(np.flatnonzero(empty)[0])}); use smaller negative pads")
-
-
-def _find_faces(video: FaceVideo, options: FaceBoxOptions, num_out: int,
-                progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Pass 1: face boxes of the first `num_out` source frames (all that the output can use)."""
-    if options.fixed_box is not None:  # no detection at all
-        count = sum(len(chunk) for chunk in video.chunks(limit=num_out))
-        return fixed_boxes(options, count)
-    raw, found = detect_raw_boxes(video.chunks(limit=num_out), options, progress=progress)
-    height, width = video.frame_size
-    boxes = shape_boxes(raw, found, options, height=height, width=width)
-    _check_boxes(boxes, found, options)
-    return boxes, found
-
-
-def _faceless_sources(detected: np.ndarray, index: np.ndarray, missing_faces: str
-                      ) -> tuple[int, ...]:
-    """Source frames the output uses that have no face; a NoFaceError in "error" mode."""
-    sources = tuple(int(i) for i in np.unique(index[~detected[index]]))
-    if sources and missing_faces == "error":
-        raise NoFaceError(
-            f"no face was detected in {len(sources)} of the {len(detected)} source frames "
-            f"(frames {_listed(sources)}); nothing was written. Pass missing_faces='pass' "
-            "(lipjax talk --allow_missing_faces) to write them unchanged, or a fixed box")
-    return sources
-
-
-def _source_batches(video: FaceVideo, index: np.ndarray, batch_size: int, *, looped: bool
-                    ) -> Iterator[np.ndarray]:
-    """Pass 2: the source frame of every output frame, `batch_size` at a time, in order."""
-    if video.still or looped:
-        video.cache(int(index.max()) + 1)  # looped: frames are read out of order
-        for begin in range(0, len(index), batch_size):
-            yield video.frames_at(index[begin:begin + batch_size])
-        return
-    pending = np.zeros((0,), np.uint8)
-    for chunk in video.chunks(size=batch_size, limit=len(index)):
-        pending = chunk if len(pending) == 0 else np.concatenate([pending, chunk])
-        while len(pending) >= batch_size:
-            yield pending[:batch_size]
-            pending = pending[batch_size:]
-    if len(pending):
-        yield pending
-
-
-def _edit_and_write(editor: FaceEditor, video: FaceVideo, writer: VideoWriter, faces: tuple,
-                    mel: np.ndarray, *, batch_size: int, progress: bool) -> float:
-    """Pass 2: edits every output frame's face and streams it into `writer`; returns the
-    generator seconds."""
-    boxes, detected, index = faces
-    seconds = 0.0
-    with tqdm(total=len(index), desc="talk: lip sync", unit="frame", disable=not progress) as bar:
-        for begin, frames in zip(range(0, len(index), batch_size),
-                                 _source_batches(video, index, batch_size,
-                                                 looped=len(detected) < len(index))):
-            rows = index[begin:begin + batch_size]
-            start = time.perf_counter()
-            edited = edit_frames(editor, frames, boxes[rows], detected[rows],
-                                 mel[begin:begin + batch_size], batch_size=batch_size)
-            seconds += time.perf_counter() - start
-            writer.write(edited)
-            bar.update(len(rows))
-    return seconds
 
 
 def talk(
@@ -384,13 +293,12 @@ def talk(
                    dataclasses.replace(editor.face_boxes, **dict(face_boxes or {})))
         num_out = output_frame_count(len(wav), sample_rate=editor.sample_rate, fps=video.fps)
         mel = editor.mel_windows(wav, num_out, fps=video.fps)
-        boxes, detected = _find_faces(video, options, num_out, progress)
-        index = ping_pong_indices(len(detected), num_out)
-        faceless = _faceless_sources(detected, index, missing_faces)
         compile_seconds = editor.compile(batch_size)
         with VideoWriter(out_path, fps=video.fps, audio_source=audio_path, crf=crf) as writer:
-            generator_seconds = _edit_and_write(editor, video, writer, (boxes, detected, index),
-                                                mel, batch_size=batch_size, progress=progress)
+            _, detected, index, generator_seconds = stream_talk(
+                editor, video, writer, mel, options=options, num_out=num_out,
+                batch_size=batch_size, missing_faces=missing_faces, progress=progress)
+    faceless = tuple(int(i) for i in np.unique(index[~detected[index]]))
     edited_count = int(detected[index].sum())
     report = TalkReport(
         out_path=str(out_path), frames_written=num_out,

@@ -257,6 +257,45 @@ def test_talk_writes_the_audio_length_with_audio_and_untouched_background(genera
     assert not [p for p in os.listdir(files["folder"]) if p.startswith(".out")]
 
 
+class _Frames:
+    """Stands for the VideoWriter: keeps what `stream_talk` writes, in order."""
+
+    def __init__(self):
+        self.chunks = []
+
+    def write(self, frames):
+        self.chunks.append(np.array(frames))
+
+
+@pytest.mark.parametrize("smoothing, num_out", [("centred", 45), ("forward", 13)])
+def test_the_threaded_stream_writes_the_frames_of_the_sequential_pipeline(generator, files,
+                                                                          smoothing, num_out):
+    """`talk`'s pipeline (threads, boxes handed out while detection runs, looping from the
+    cache) gives exactly `lip_sync`'s frames on the whole video, and compiles nothing new."""
+    from lipjax.lipsync.source import FaceVideo
+    from lipjax.lipsync.stream import stream_talk
+
+    options = FaceBoxOptions(padding=(0, 0, 0, 0.1), smoothing=smoothing,
+                             pads=(0, 4, 0, 0) if smoothing == "forward" else (0, 0, 0, 0))
+    source, _ = read_video(files["video"])
+    source = source[:num_out]  # a longer video is truncated
+    mel = np.random.default_rng(3).uniform(-4, 4, (num_out, 80, 16)).astype(np.float32)
+    boxes, detected = track_faces(source, options)
+    index = ping_pong_indices(len(source), num_out)
+    want, _ = lip_sync(generator, source, mel, boxes, detected, frame_index=index, batch_size=4)
+    traces = generator.traces
+    written = _Frames()
+    with FaceVideo(files["video"]) as video:
+        result = stream_talk(generator, video, written, mel, options=options, num_out=num_out,
+                             batch_size=4, missing_faces="pass", progress=False)
+    got = np.concatenate(written.chunks)
+    assert [len(c) for c in written.chunks[:-1]] == [4] * (len(written.chunks) - 1)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(result.index, index)
+    np.testing.assert_allclose(result.boxes, boxes, atol=1e-4)
+    assert generator.traces == traces  # the batch size was compiled by lip_sync already
+
+
 def test_talk_truncates_a_video_longer_than_the_audio(generator, files, pair):
     short = files["folder"] / "short_speech.wav"
     scipy.io.wavfile.write(short, SAMPLE_RATE, pair["audio_b"][:8000])  # 0.5 s = 12.5 frames

@@ -1,0 +1,119 @@
+"""`FaceTrack`: face boxes that become final while detection is still running.
+
+`talk` detects faces in one thread and edits frames in another. The box of frame t is
+`shape_boxes` of all detections (pads, interpolation over misses, smoothing, padding), but it
+depends only on a few detections around t: once the last frame with a detection, D, lies far
+enough past t, later detections cannot change it. With D the last detected frame so far:
+
+* interpolated frames up to D are fixed (frames after D are "held" at D's box until the next
+  detection), so the filled boxes `filled[0..D]` are final;
+* centred smoothing over `w` frames reads `filled[t - w//2 .. t + w//2]`; forward (Wav2Lip's)
+  reads `filled[t .. t + w - 1]`; no smoothing reads `filled[t]`;
+
+so frames `t <= D - margin` are final (margin `w//2`, `w - 1` or 0); the rest when detection
+ends. The boxes handed out are exactly those `shape_boxes` gives on the whole video (tested).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import numpy as np
+
+from lipjax.errors import InputError
+from lipjax.lipsync.faces import FaceBoxOptions, fixed_boxes, shape_boxes
+from lipjax.lipsync.stages import wait_until
+
+__all__ = ["FaceTrack", "check_boxes"]
+
+
+def check_boxes(boxes: np.ndarray, detected: np.ndarray, options: FaceBoxOptions) -> None:
+    """Pads must leave every detected face a box of at least one pixel (InputError)."""
+    empty = detected & ((boxes[:, 2] - boxes[:, 0] < 1) | (boxes[:, 3] - boxes[:, 1] < 1))
+    if empty.any():
+        raise InputError(
+            f"the face-box pads {tuple(options.pads)} (top bottom left right) and padding "
+            f"{tuple(options.padding)} leave no face box in {int(empty.sum())} frame(s) (e.g. "
+            f"frame {int(np.flatnonzero(empty)[0])}); use smaller negative pads")
+
+
+class FaceTrack:
+    """Detections arriving in order (`extend`, then `finish`); final boxes for consumers in other
+    threads (`wait_for`).
+
+    Args:
+      options: the face-box options (`shape_boxes`).
+      height, width: frame size (boxes are clipped to it).
+    """
+
+    def __init__(self, options: FaceBoxOptions, *, height: int, width: int):
+        self.options = options
+        self.height, self.width = height, width
+        window = options.smoothing_window
+        self._margin = 0 if options.fixed_box is not None or not options.smooth else (
+            window // 2 if options.smoothing == "centred" else window - 1)
+        self._raw: list[np.ndarray] = []
+        self._found: list[np.ndarray] = []
+        self._count = 0
+        self._last_detected = -1
+        self._final = 0
+        self._boxes = np.zeros((0, 4), np.float32)
+        self._done = False
+        self._condition = threading.Condition()
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def extend(self, raw: np.ndarray, found: np.ndarray) -> None:
+        """Detections of the next frames: raw boxes `[n, 4]`, found `[n]`."""
+        with self._condition:
+            self._raw.append(np.asarray(raw, np.float32))
+            self._found.append(np.asarray(found, bool))
+            hits = np.flatnonzero(found)
+            if len(hits):
+                self._last_detected = self._count + int(hits[-1])
+            self._count += len(found)
+            self._update(min(self._count, self._last_detected - self._margin + 1))
+
+    def extend_fixed(self, count: int) -> None:
+        """`count` more frames with the options' fixed box (no detection)."""
+        self.extend(*fixed_boxes(self.options, count))
+
+    def finish(self, check: Callable[[np.ndarray, np.ndarray], None] | None = None) -> None:
+        """No more frames: every box is final. Raises NoFaceError (no detection at all) or
+        InputError (pads leave an empty box) as `shape_boxes` / `check_boxes` do, or what
+        `check(boxes, detected)` raises (before any consumer sees the boxes)."""
+        with self._condition:
+            if not self._found:
+                raise InputError("there are no frames to find faces in")
+            self._update(self._count)
+            if check is not None:
+                check(self._boxes, np.concatenate(self._found))
+            self._done = True
+            self._condition.notify_all()
+
+    def _update(self, final: int) -> None:
+        """Recomputes the boxes of the first `final` frames (caller holds the lock)."""
+        if final <= self._final:
+            return
+        raw, found = np.concatenate(self._raw), np.concatenate(self._found)
+        if self.options.fixed_box is not None:
+            boxes = raw
+        else:
+            boxes = shape_boxes(raw, found, self.options, height=self.height, width=self.width)
+        check_boxes(boxes[:final], found[:final], self.options)
+        self._boxes, self._final = boxes[:final], final
+        self._condition.notify_all()
+
+    def wait_for(self, stop: threading.Event, upto: int | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """`(boxes [n, 4], detected [n])` of the first `upto` frames (all frames: None) once
+        they are final; raises `lipjax.lipsync.stages.Stopped` if `stop` is set first."""
+        with self._condition:
+            wait_until(self._condition,
+                       lambda: self._done or (upto is not None and self._final >= upto), stop)
+            found = np.concatenate(self._found)
+            count = self._final if upto is None else upto
+            return self._boxes[:count], found[:count]
