@@ -46,6 +46,7 @@ from lipjax.metrics.sync import (
     lip_sync_error,
     offset_distances,
     pairwise_distance,
+    shift_audio,
     sync_scores,
 )
 
@@ -69,4 +70,5 @@ __all__ = [
     "offset_distances",
     "sync_scores",
     "lip_sync_error",
+    "shift_audio",
 ]

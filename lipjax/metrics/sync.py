@@ -20,6 +20,8 @@ The procedure, split into a pure part on embeddings and a model part:
 
 `lip_sync_error(face_crops, wav, network, fps=25)` runs the whole procedure. Face detection and
 cropping are not part of it (`lipjax.syncnet.evaluate_sync` does them for a video file).
+`shift_audio(frames, wav, shift, margin=...)` makes a video whose audio is moved by a known
+number of frames, to check a network's offsets (a shift of k reads as AV offset k).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ __all__ = [
     "sync_scores",
     "embed_windows",
     "lip_sync_error",
+    "shift_audio",
 ]
 
 DEFAULT_VSHIFT = 15
@@ -260,3 +263,45 @@ def lip_sync_error(
                          offset=int(result.offset),
                          per_offset_distances=np.asarray(result.per_offset_distances),
                          num_windows=len(video))
+
+
+def shift_audio(frames: ArrayLike, wav: ArrayLike, shift: int, *, margin: int, fps: float,
+                sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """A video whose audio is moved `shift` frames against its picture, cut from one that is in
+    sync, without padding: frames `margin .. T - margin` and the audio of frames
+    `margin + shift .. T - margin + shift`.
+
+    The sound of (kept) video frame i is then at audio frame i - shift, so `lip_sync_error`
+    of the result reports AV offset `shift` (positive: the audio leads) for a network that
+    finds the true alignment. Every shift of one video with the same margin keeps the same
+    frames, so their scores compare like with like.
+
+    Args:
+      frames: `[T, ...]` video frames (or face crops), in sync with `wav`.
+      wav: `[N]` its audio at `sample_rate`, N >= T * sample_rate / fps (samples past the
+        end of frame T are not used).
+      shift: frames the audio is moved; |shift| <= margin.
+      margin: frames cut at each end of the video (the largest |shift| to compare).
+      fps, sample_rate: the video's frame rate and the audio's rate.
+
+    Returns:
+      `(frames [T - 2 margin, ...], wav [round((T - 2 margin) * sample_rate / fps)])`.
+
+    Raises:
+      InputError: |shift| > margin, or a video of 2 margin frames or fewer, or audio shorter
+        than the video.
+    """
+    frames, wav = np.asarray(frames), np.asarray(wav)
+    count = len(frames)
+    if not 0 <= abs(int(shift)) <= int(margin):
+        raise InputError(f"need |shift| <= margin, got shift {shift} and margin {margin}")
+    if count <= 2 * margin:
+        raise InputError(f"a video of {count} frames leaves nothing after cutting {margin} "
+                         "frames at each end")
+    per_frame = float(sample_rate) / float(fps)
+    if wav.ndim != 1 or len(wav) < round(count * per_frame):
+        raise InputError(f"wav must be a mono waveform [N] covering the {count} frames "
+                         f"({round(count * per_frame)} samples), got shape {wav.shape}")
+    begin = round((margin + shift) * per_frame)
+    length = round((count - 2 * margin) * per_frame)
+    return frames[margin:count - margin], wav[begin:begin + length]

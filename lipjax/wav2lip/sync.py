@@ -35,7 +35,8 @@ from lipjax.face import crop_and_resize
 from lipjax.metrics.sync import SyncInputs, pairwise_distance
 from lipjax.wav2lip.model import FACE_SIZE, MEL_WINDOW, SYNC_FRAMES, SyncNetColor, sync_face_input
 
-__all__ = ["SyncNetColorSync", "expert_crops", "expert_mel_windows", "FPS", "SAMPLE_RATE"]
+__all__ = ["SyncNetColorSync", "expert_crops", "expert_mel_windows", "record_clip", "FPS",
+           "SAMPLE_RATE"]
 
 FPS = 25.0
 SAMPLE_RATE = 16000
@@ -53,6 +54,27 @@ def expert_crops(crops: np.ndarray) -> np.ndarray:
         box = (0, 0, crops.shape[2], crops.shape[1])
         crops = np.stack([crop_and_resize(c, box, (FACE_SIZE, FACE_SIZE)) for c in crops])
     return np.ascontiguousarray(crops[..., ::-1], dtype=np.float32) / np.float32(255.0)
+
+
+def record_clip(record: Mapping[str, Any], tag: str) -> tuple[np.ndarray, np.ndarray]:
+    """Clip `tag` ("a" or "b") of a `synthetic_talking_faces` pair record as the expert reads
+    a video: uint8 RGB 96 x 96 crops `[T, 96, 96, 3]` of the record's face boxes (cut as the
+    expert's training windows are, `lipjax.data.clip_windows.face_windows`) and the clip's
+    float32 audio `[N]` (16 kHz, in sync with the frames).
+
+    Raises:
+      BadRecordError: a malformed record.
+    """
+    from lipjax.data.clip_windows import CLIPS, clip_frame_count
+    from lipjax.data.pairs import _array
+
+    if tag not in CLIPS:
+        raise InputError(f"tag must be one of {CLIPS}, got {tag!r}")
+    count = clip_frame_count(record, SYNC_FRAMES)
+    frames, boxes = _array(record, f"frames_{tag}"), _array(record, "face_boxes")
+    crops = np.stack([crop_and_resize(frames[t], boxes[t], (FACE_SIZE, FACE_SIZE))
+                      for t in range(count)])
+    return crops, np.asarray(_array(record, f"audio_{tag}"), np.float32)
 
 
 def expert_mel_windows(wav: np.ndarray, num_frames: int, *, fps: float = FPS,

@@ -9,7 +9,7 @@ import pytest
 
 from lipjax.errors import AudioError, InputError
 from lipjax.metrics import (LipSyncResult, SyncInputs, SyncNetwork, lip_sync_error,
-                            offset_distances, pairwise_distance, sync_scores)
+                            offset_distances, pairwise_distance, shift_audio, sync_scores)
 
 
 def _reference(video: np.ndarray, audio: np.ndarray, vshift: int = 15):
@@ -149,3 +149,24 @@ def test_lip_sync_error_rejects_bad_inputs():
         lip_sync_error(crops, np.full(3000, np.nan, np.float32), network, fps=10)
     with pytest.raises(InputError, match="SyncNetwork"):
         lip_sync_error(crops, wav, "not a network", fps=10)
+
+
+@pytest.mark.parametrize("shift", [-6, -1, 0, 3, 6])
+def test_shift_audio_moves_the_audio_by_k_frames_and_lse_reports_k(shift):
+    crops, wav = _toy_inputs(0, frames=40)               # in sync
+    frames, audio = shift_audio(crops, wav, shift, margin=6, fps=10, sample_rate=1000)
+    assert len(frames) == 28 and len(audio) == 2800
+    np.testing.assert_array_equal(frames, crops[6:34])
+    np.testing.assert_array_equal(audio, wav[(6 + shift) * 100:(34 + shift) * 100])
+    # Positive: the audio leads (the sound of frame i is at audio frame i - shift).
+    assert lip_sync_error(frames, audio, _ToyNetwork(), fps=10).offset == shift
+
+
+def test_shift_audio_rejects_what_it_cannot_cut():
+    crops, wav = _toy_inputs(0, frames=12)
+    with pytest.raises(InputError, match="margin"):
+        shift_audio(crops, wav, 4, margin=3, fps=10, sample_rate=1000)
+    with pytest.raises(InputError, match="leaves nothing"):
+        shift_audio(crops, wav, 0, margin=6, fps=10, sample_rate=1000)
+    with pytest.raises(InputError, match="covering"):
+        shift_audio(crops, wav[:1000], 0, margin=2, fps=10, sample_rate=1000)
