@@ -23,7 +23,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
@@ -104,6 +103,14 @@ def _axis_phases(size: int, out_size: int, *, kernel_size: int, stride: int,
     return phases
 
 
+def _phase_kernel(kernel: jax.Array, phase: _Phase, axis: int, stride: int) -> jax.Array:
+    """The taps of one phase along `axis`, in correlation order: `kernel[c::s][::-1]`."""
+    first = min(phase.taps)
+    taps = lax.slice_in_dim(kernel, first, first + stride * (len(phase.taps) - 1) + 1, stride,
+                            axis)
+    return lax.rev(taps, (axis,))
+
+
 def conv_transpose(
     x: ArrayLike,
     kernel: ArrayLike,
@@ -158,8 +165,6 @@ def conv_transpose(
     plans = [_axis_phases(n, out, kernel_size=k, stride=stride, padding=padding)
              for n, out, k in zip(x.shape[1:3], out_hw, kernel.shape[:2])]
     per_phase = [math.ceil(out / stride) for out in out_hw]
-    # Forward-conv layout HWIO: input channels Cin, output channels Cout.
-    hwio = jnp.swapaxes(kernel, 2, 3)
     rows = []
     for phase_h in plans[0]:
         cols = []
@@ -168,10 +173,12 @@ def conv_transpose(
                 cols.append(jnp.zeros((x.shape[0], *per_phase, kernel.shape[2]),
                                       jnp.result_type(x, kernel)))
                 continue
-            sub = hwio[np.array(phase_h.taps)][:, np.array(phase_w.taps)]
+            # Strided slices + reversal (no gather, no transposed copy of the kernel: the
+            # convolution reads it as HWOI, [kh, kw, Cout, Cin]).
+            sub = _phase_kernel(_phase_kernel(kernel, phase_h, 0, stride), phase_w, 1, stride)
             cols.append(lax.conv_general_dilated(
                 x, sub, (1, 1), (phase_h.pad, phase_w.pad),
-                dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision))
+                dimension_numbers=("NHWC", "HWOI", "NHWC"), precision=precision))
         rows.append(jnp.stack(cols, axis=3))            # [N, h, w, s_w, C]
     y = jnp.stack(rows, axis=2)                          # [N, h, s_h, w, s_w, C]
     n, h, _, w, _, c = y.shape
