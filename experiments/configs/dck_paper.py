@@ -16,7 +16,10 @@ Not in the paper (choices made here, see lipjax/dck/model.py for the architectur
   pix2pix GAN setting), 1e-4 for both networks, 8 pairs x 2 directions x 4 frames per step,
   200k steps;
 * discriminator sizes: a PatchGAN (64, 128, 256, 512 channels, InstanceNorm);
-* mel windows start at the video frame, as in Wav2Lip (center_mel_windows False).
+* mel windows start at the video frame, as in Wav2Lip (center_mel_windows False);
+* the audio encoder: the paper uses Wav2Lip's pre-trained one, frozen; here it is trained
+  from a random start unless `--set pretrained_audio.checkpoint=<wav2lip.pth or a Wav2Lip
+  workdir>` names those weights (lipjax.dck.pretrained_audio; nothing is downloaded).
 """
 
 import ml_collections
@@ -59,6 +62,13 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.use_dck = True
     c.model.use_blending = True
     c.model.bn_axis_name = "data"         # BatchNorm statistics over the global batch
+
+    # The paper's audio network is Wav2Lip's, pre-trained and frozen (Sec. III-A): set
+    # `pretrained_audio.checkpoint` to wav2lip.pth (or a Wav2Lip / expert workdir) to train as
+    # the paper does; "" trains the encoder from a random start (lipjax.dck.pretrained_audio).
+    c.pretrained_audio = ml_collections.ConfigDict()
+    c.pretrained_audio.checkpoint = ""
+    c.pretrained_audio.freeze = True
 
     c.discriminator = ml_collections.ConfigDict()   # DCKDiscriminatorConfig defaults
 

@@ -6,6 +6,11 @@ The paper's architecture (5 down, 4 DCK middle, 5 up layers; blending) at 64x64
 crops with narrow channels, a 4-block audio encoder with Wav2Lip's strides (80 x 16 -> 1 x 1)
 and small kernel generators, trained with the paper's 10 L1 but without L_adv (see below). The
 corpus is built automatically into data_cache/.
+
+The audio encoder starts at random and trains with the rest (`pretrained_audio.checkpoint`
+empty), so this config needs no other run. The paper's setting, a pre-trained encoder kept
+frozen, is `dck_synthetic_frozen_audio.py` (the encoder of the lip-sync expert of
+`wav2lip_expert_synthetic.py`); this one is its ablation with a trainable encoder.
 """
 
 import os

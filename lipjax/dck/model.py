@@ -48,6 +48,7 @@ from jax.typing import ArrayLike
 
 from lipjax.errors import ConfigError, InputError
 from lipjax.nn.audio_encoder import WAV2LIP_AUDIO_BLOCKS, AudioEncoder, ConvBlockSpec
+from lipjax.nn.conv import SameConvTranspose
 from lipjax.nn.discriminators import DCKDiscriminator, DCKDiscriminatorConfig
 from lipjax.ops.dynamic_conv import DYNAMIC_CONV_METHODS, dynamic_conv
 
@@ -82,6 +83,8 @@ class DCKConfig:
       negative_slope: LeakyReLU slope in the down layers.
       audio_blocks: the audio encoder's block table (Wav2Lip's; a smaller one for quick tests).
       audio_feature_dim: audio embedding size; must equal the last audio block's features.
+      freeze_audio_encoder: a fixed, pre-trained audio encoder (stop-gradient, BatchNorm in
+        inference mode); set from `config.pretrained_audio` (`lipjax.dck.pretrained_audio`).
       kernel_generator_hidden: hidden layer sizes of each kernel generator.
       kernel_generator_init_scale: initial size of the audio-dependent kernel part relative to
         a He-initialised static kernel.
@@ -107,6 +110,7 @@ class DCKConfig:
     negative_slope: float = 0.2
     audio_blocks: tuple[ConvBlockSpec, ...] = WAV2LIP_AUDIO_BLOCKS
     audio_feature_dim: int = 512
+    freeze_audio_encoder: bool = False
     kernel_generator_hidden: tuple[int, ...] = (512,)
     kernel_generator_init_scale: float = 0.5
     middle_residual: bool = True
@@ -337,8 +341,8 @@ class DCKUNet(nn.Module):
             x = x + y if cfg.middle_residual else y
 
         for i, features in enumerate(cfg.up_channels):
-            x = nn.ConvTranspose(
-                features, (k, k), strides=(2, 2), padding="SAME", name=f"up_{i}")(x)
+            # flax nn.ConvTranspose(padding="SAME")'s parameters and outputs, phase form on CPU
+            x = SameConvTranspose(features, k, 2, name=f"up_{i}")(x)
             x = nn.relu(norm(f"up_{i}_norm")(x))
             x = jnp.concatenate([x, skips.pop()], axis=-1)
 
@@ -389,7 +393,8 @@ class DCKGenerator(nn.Module):
         audio = AudioEncoder(
             cfg.audio_blocks, axis_name=cfg.bn_axis_name, bn_momentum=cfg.bn_momentum,
             bn_epsilon=cfg.bn_epsilon, name="audio_encoder",
-        )(flat_mel, train=train)
+        )(flat_mel, train=train and not cfg.freeze_audio_encoder)
+        audio = jax.lax.stop_gradient(audio) if cfg.freeze_audio_encoder else audio
         alpha_logits, motion_logits = DCKUNet(cfg, name="unet")(flat_frames, audio, train=train)
         motion = nn.sigmoid(motion_logits)
         if cfg.use_blending:

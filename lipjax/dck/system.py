@@ -15,6 +15,10 @@ and the exact landmark distance of that baseline. The model's LMD needs a mouth-
 for the generated crops: with `config.evaluation.landmark_regressor` (a regressor trained on the
 corpus's face crops, `face_crop_landmark_records`) evaluation adds `lmd/model` and, through the
 same detector, `lmd/input_baseline_detected`.
+
+With `config.pretrained_audio.checkpoint` the audio encoder's weights come from a Wav2Lip
+generator or lip-sync expert and (with `pretrained_audio.freeze`, the paper's setting) stay
+fixed: `lipjax.dck.pretrained_audio`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,15 @@ from lipjax import losses, metrics
 from lipjax.audio import MelConfig
 from lipjax.data.pairs import MelCache, pair_example, pair_lengths
 from lipjax.dck.model import DCKConfig, DCKGenerator
+from lipjax.dck.pretrained_audio import (
+    ENCODER,
+    PretrainedAudio,
+    check_pretrained_audio,
+    load_pretrained_audio,
+    pretrained_audio_section,
+    with_pretrained_audio,
+)
+from lipjax.errors import ConfigError
 from lipjax.face import NUM_MOUTH_LANDMARKS
 from lipjax.nn.discriminators import DCKDiscriminator, DCKDiscriminatorConfig
 from lipjax.training.system import (
@@ -46,8 +59,14 @@ __all__ = ["DCKSystem", "model_config", "discriminator_config", "mel_config"]
 
 
 def model_config(config: ml_collections.ConfigDict) -> DCKConfig:
-    """`config.model` -> `DCKConfig` (paper sizes for every field not given)."""
-    return dataclass_from_config(DCKConfig, config.model)
+    """`config.model` -> `DCKConfig` (paper sizes for every field not given), its audio encoder
+    frozen when `config.pretrained_audio` says so (`pretrained_audio_section`)."""
+    if "freeze_audio_encoder" in config.model:
+        raise ConfigError("model.freeze_audio_encoder follows pretrained_audio.checkpoint and "
+                          "pretrained_audio.freeze; set those instead")
+    _, frozen = pretrained_audio_section(config)
+    return dataclasses.replace(dataclass_from_config(DCKConfig, config.model),
+                               freeze_audio_encoder=frozen)
 
 
 def discriminator_config(config: ml_collections.ConfigDict) -> DCKDiscriminatorConfig:
@@ -75,7 +94,15 @@ class DCKSystem:
     # None: the model's LMD is not reported.
     landmark_fn: Callable[[jax.Array], jax.Array] | None = None
     adversarial_start_step: int = 0
+    # The audio encoder's weights (config.pretrained_audio.checkpoint), put into the variables
+    # by init_variables; None: initialised at random.
+    pretrained_audio: PretrainedAudio | None = None
     length_fn = staticmethod(pair_lengths)
+
+    @property
+    def frozen_generator_params(self) -> tuple[str, ...]:
+        """Generator submodules the optimiser leaves unchanged: the frozen audio encoder."""
+        return (ENCODER,) if self.generator.config.freeze_audio_encoder else ()
 
     @classmethod
     def generator_from_config(cls, config: ml_collections.ConfigDict) -> DCKGenerator:
@@ -95,6 +122,10 @@ class DCKSystem:
         model = model_config(config)
         disc = DCKDiscriminator(discriminator_config(config)) if weights["adv"] > 0 else None
         mel = mel_config(config)
+        checkpoint, _ = pretrained_audio_section(config)
+        pretrained = load_pretrained_audio(checkpoint) if checkpoint else None
+        if pretrained is not None:
+            check_pretrained_audio(pretrained, model.audio_blocks, mel)
         example_fn = functools.partial(
             pair_example, image_size=model.image_size, mel_config=mel,
             mel_window=int(config.data.get("mel_window", 16)),
@@ -105,7 +136,8 @@ class DCKSystem:
                    loss_weights=weights, example_fn=example_fn,
                    adversarial_start_step=int(config.loss.get("adv_start_step", 0)),
                    landmark_fn=evaluation_landmark_fn(
-                       config, (model.image_size, model.image_size, 3)))
+                       config, (model.image_size, model.image_size, 3)),
+                   pretrained_audio=pretrained)
 
     def example_batch(self, bucket: tuple[int, int], batch_size: int = 1) -> dict:
         """A batch of zeros with the shapes of a pipeline batch for bucket `(1, F)`."""
@@ -132,6 +164,8 @@ class DCKSystem:
         # One frame per network suffices: the parameters do not depend on the frame count.
         source, mel = batch["source"][:1, :1], batch["mel"][:1, :1]
         gen_vars = jax.jit(lambda r: self.generator.init(r, source, mel, train=False))(g_rng)
+        if self.pretrained_audio is not None:
+            gen_vars = with_pretrained_audio(gen_vars, self.pretrained_audio)
         disc_vars = None
         if self.discriminator is not None:
             disc_vars = jax.jit(lambda r: self.discriminator.init(

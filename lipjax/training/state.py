@@ -21,7 +21,7 @@ from lipjax.errors import ConfigError
 
 __all__ = [
     "ModelState", "TrainState", "make_optimizer", "learning_rate_schedule", "count_params",
-    "init_state", "make_rng",
+    "freeze_subtrees", "init_state", "make_rng",
 ]
 
 PyTree = Any
@@ -120,15 +120,37 @@ def count_params(params: PyTree) -> int:
     return int(sum(math.prod(x.shape) for x in jax.tree.leaves(params)))
 
 
+def freeze_subtrees(tx: optax.GradientTransformation, params: PyTree,
+                    frozen: tuple[str, ...]) -> optax.GradientTransformation:
+    """`tx` for every top-level entry of `params` except those named in `frozen`, whose
+    updates are zero (`optax.set_to_zero`: no optimiser state, no weight decay).
+
+    Raises:
+      ConfigError: a name in `frozen` that `params` does not have.
+    """
+    if not frozen:
+        return tx
+    unknown = sorted(set(frozen) - set(params))
+    if unknown:
+        raise ConfigError(f"cannot freeze {unknown}: the parameters have only {sorted(params)}")
+    labels = {name: ("frozen" if name in frozen else "trained") for name in params}
+    return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, labels)
+
+
 def init_state(system: Any, config: ml_collections.ConfigDict, batch: Mapping[str, Any],
                rng: jax.Array) -> tuple[TrainState, dict[str, optax.Schedule]]:
-    """Both networks of `system` and their optimisers (`config.optim`) from one host batch.
+    """Both networks of `system` and their optimisers (`config.optim`) from one host batch;
+    the generator's submodules that the system names in its optional
+    `frozen_generator_params` get no updates (`freeze_subtrees`).
 
     Returns:
       The step-0 TrainState and the learning-rate schedule of each network, by name.
     """
     gen_vars, disc_vars = system.init_variables(rng, batch)
     gen_tx, gen_lr = make_optimizer(config.optim.generator)
+    # A system may hold parts of its generator fixed (e.g. DCK's pre-trained audio encoder).
+    gen_tx = freeze_subtrees(gen_tx, gen_vars["params"],
+                             tuple(getattr(system, "frozen_generator_params", ())))
     schedules = {"generator": gen_lr}
     disc = None
     if disc_vars is not None:

@@ -85,6 +85,9 @@ class System(Protocol):
         discriminator's loss functions on the discriminator's outputs. A system without it
         trains with LSGAN (`lipjax.losses.LSGAN`); Wav2Lip's sigmoid quality discriminator
         returns `lipjax.losses.BCE_GAN`.
+      frozen_generator_params: top-level names of the generator's parameters that the
+        optimiser never updates (`lipjax.training.state.freeze_subtrees`; DCK's pre-trained
+        audio encoder). A system without it trains every parameter.
     """
 
     generator: nn.Module

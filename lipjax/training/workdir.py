@@ -112,10 +112,15 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(tree, (dict, ml_collections.ConfigDict)):
         items = tree.items()
         return {k: v for key, value in items for k, v in _flatten(value, f"{prefix}{key}.").items()}
-    value = list(tree) if isinstance(tree, tuple) else tree
-    if isinstance(value, list):
-        value = [list(v) if isinstance(v, tuple) else v for v in value]
-    return {prefix[:-1]: value}
+    return {prefix[:-1]: _as_json_lists(tree)}
+
+
+def _as_json_lists(value: Any) -> Any:
+    """Tuples and lists at any depth as lists, as a config reads back from its JSON (e.g. DCK's
+    `model.audio_blocks`: tuples of blocks holding stride tuples)."""
+    if isinstance(value, (tuple, list)):
+        return [_as_json_lists(v) for v in value]
+    return value
 
 
 def _resumable(key: str) -> bool:

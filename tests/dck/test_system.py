@@ -10,89 +10,33 @@ import jax
 import numpy as np
 import pytest
 
-from lipjax.data.pipeline import Pipeline
 from lipjax.dck import system as dck
-from lipjax.training import steps
 from lipjax.training.config import load_config
 from lipjax.training.loop import train_and_evaluate
 from lipjax.training.state import init_state, make_rng
 from lipjax.training.workdir import restore_generator
-from lipjax.training.parallel import DataParallel
 from lipjax.training.system import make_system
 
-from tests._fake_corpora import fake_pair_record
+from tests.dck._tiny import max_change, pair_batch, tiny_config, train_steps
 from tests._paths import CONFIGS
-
-SIZE = 32  # crop side in the transform tests; boxes are 2 * SIZE so resizing is a 2x2 mean
-FPS = 25.0
-
-
-# ---------------------------------------------------------------------------------------------
-# Tiny configs and real training steps.
-
-
-def _tiny_config(data_dir: str = "unused", *, parallel: str = "pmap", name: str = "dck_synthetic"):
-    c = load_config(os.path.join(CONFIGS, f"{name}.py"))
-    c.data.builder_config = "tiny"
-    c.data.data_dir = data_dir
-    c.data.buckets = [(1, 2)]
-    c.data.batch_size = 2
-    c.data.eval_batch_size = 2
-    c.data.prefetch = 0
-    # 3 levels and one middle layer instead of 5 and 4: the same code paths, faster to compile.
-    c.model.update(dict(image_size=32, down_channels=(4, 8, 8), up_channels=(8, 4, 4),
-                        middle_channels=8, num_middle_layers=1, kernel_generator_hidden=(8,),
-                        audio_blocks=((4, 3, (3, 1), 1, False), (4, 3, (3, 3), 1, False),
-                                      (8, 3, (3, 2), 1, False), (8, 3, (1, 1), 0, False)),
-                        audio_feature_dim=8, attention_audio_channels=2))
-    c.discriminator.channels = (4, 8)
-    c.loss.adv = 1.0  # the paper's L_adv + 10 L1, so the discriminator path runs too
-    c.train.update(dict(num_steps=2, log_every=1, eval_every=1000, checkpoint_every=1000,
-                        max_eval_batches=1, tensorboard=False, parallel=parallel))
-    return c
-
-
-def _pair_batch(system, frames: int = 2) -> dict:
-    records = [fake_pair_record(seed=s) for s in range(2)]
-    pipeline = Pipeline(records, batch_size=2, buckets=[(1, frames)], example_fn=system.example_fn,
-                        length_fn=system.length_fn, seed=0, prefetch=0, process_count=1,
-                        process_index=0)
-    return next(pipeline)
-
-
-def _one_step(config):
-    system = make_system(config)
-    state, _ = init_state(system, config, system.example_batch((1, 2)), make_rng(config))
-    state = jax.device_get(state)  # a host copy: the step donates (deletes) its input buffers
-    dp = DataParallel(config.train.parallel, devices=jax.devices()[:2], max_traces=1)
-    step = dp.wrap(steps.train_step, static_kwargs={"system": system})
-    batch = _pair_batch(system)
-    new, metrics = step(dp.replicate(state), dp.shard(batch), make_rng(config))
-    return system, state, jax.device_get(dp.unreplicate(new)), \
-        dp.metrics_to_host(metrics)
-
-
-def _max_change(a, b) -> float:
-    return max(float(np.abs(np.asarray(x) - np.asarray(y)).max())
-               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
 # pmap here, shard_map in the train_and_evaluate test: one real step under each wrapper.
 @pytest.mark.slow
 def test_one_training_step_under_pmap():
-    config = _tiny_config(parallel="pmap")
+    config = tiny_config(parallel="pmap")
     # The transform's crops follow the model's image size.
-    system, before, after, metrics = _one_step(config)
+    system, before, after, metrics = train_steps(config)
     for key in ("loss/l1", "loss/adv", "loss/discriminator", "loss/generator_total"):
         assert np.isfinite(metrics[key]), key
     assert metrics["skipped/generator"] == 0 and metrics["skipped/discriminator"] == 0
     np.testing.assert_allclose(metrics["loss/generator_total"],
                                10 * metrics["loss/l1"] + metrics["loss/adv"], rtol=1e-5)
-    assert _max_change(before.generator.params, after.generator.params) > 0
-    assert _max_change(before.discriminator.params, after.discriminator.params) > 0
+    assert max_change(before.generator.params, after.generator.params) > 0
+    assert max_change(before.discriminator.params, after.discriminator.params) > 0
     # The kernel generators (the audio path) are trained too.
     gen = after.generator.params["unet"]
-    assert _max_change(before.generator.params["unet"]["dck_0"], gen["dck_0"]) > 0
+    assert max_change(before.generator.params["unet"]["dck_0"], gen["dck_0"]) > 0
 
 
 @pytest.mark.slow
@@ -101,14 +45,14 @@ def test_one_training_step_under_pmap():
     ("dck_synthetic_no_blend", "alpha_head", "motion_head"),
 ])
 def test_ablation_configs_build_and_step(name, absent, present):
-    config = _tiny_config(parallel="pmap", name=name)
-    system, before, after, metrics = _one_step(config)
+    config = tiny_config(parallel="pmap", name=name)
+    system, before, after, metrics = train_steps(config)
     unet = after.generator.params["unet"]
     assert absent not in unet and present in unet
     assert np.isfinite(metrics["loss/generator_total"])
-    assert _max_change(before.generator.params, after.generator.params) > 0
+    assert max_change(before.generator.params, after.generator.params) > 0
     if name.endswith("no_blend"):  # the output is the motion image itself
-        batch = _pair_batch(system)
+        batch = pair_batch(system)
         out, _ = system.generate(after.generator.variables, batch, train=False, rngs={})
         np.testing.assert_array_equal(out.frame, out.motion)
 
@@ -131,7 +75,7 @@ def test_synthetic_config_trains_without_a_discriminator():
 
 @pytest.mark.slow
 def test_train_and_evaluate_on_tiny_synthetic_corpus(tmp_path):
-    config = _tiny_config(str(tmp_path / "data"), parallel="shard_map")
+    config = tiny_config(str(tmp_path / "data"), parallel="shard_map")
     result = train_and_evaluate(config, str(tmp_path / "work"), progress=False)
     assert result["final_step"] == 2
     ev = result["eval"]
@@ -150,7 +94,7 @@ def test_train_and_evaluate_on_tiny_synthetic_corpus(tmp_path):
     system = make_system(config)
     init_rng, _ = jax.random.split(make_rng(config))
     initial, _ = init_state(system, config, system.example_batch((1, 2)), init_rng)
-    assert _max_change(initial.generator.params, trained.variables["params"]) > 0
+    assert max_change(initial.generator.params, trained.variables["params"]) > 0
     # LMD of the model through a (random) face-crop landmark regressor named in the config.
     from lipjax.landmarks import save_regressor
     from lipjax.landmarks.model import LandmarkRegressor, LandmarkRegressorConfig
