@@ -57,6 +57,7 @@ __all__ = [
     "render_base_frames",
     "render_mouths",
     "make_pair",
+    "jitter_boxes",
     "generate_pairs",
 ]
 
@@ -215,6 +216,11 @@ class TalkingFacesConfig:
       coarticulation, target_jitter: `mouth.mouth_trajectory` settings.
       max_shift, max_angle_deg, max_scale_change: head motion ranges (`head_motion`); shifts in
         fractions of the frame width and height.
+      crop_jitter: face boxes of the train split moved per frame by independent uniform offsets
+        in [-crop_jitter, crop_jitter] times the box width (x) and height (y), so that the face
+        is not always at the same place in its crop, as with a face detector's boxes (0: the
+        exact boxes; the test split always keeps them). Frames, landmarks and audio are those
+        of the corpus without jitter (`jitter_boxes`).
       seed: everything is a deterministic function of the seed and the record's position.
     """
 
@@ -238,6 +244,7 @@ class TalkingFacesConfig:
     max_shift: tuple[float, float] = (0.05, 0.04)
     max_angle_deg: float = 6.0
     max_scale_change: float = 0.06
+    crop_jitter: float = 0.0
     seed: int = 0
 
     def validate(self) -> None:
@@ -250,6 +257,9 @@ class TalkingFacesConfig:
             raise ConfigError(f"need 1 <= min_frames <= max_frames, got {self.min_frames}, {self.max_frames}")
         if self.frame_height < 32 or self.frame_width < 32:
             raise ConfigError(f"frames must be at least 32x32, got {self.frame_height}x{self.frame_width}")
+        if not 0.0 <= self.crop_jitter <= 0.5:
+            raise ConfigError(f"crop_jitter must be in [0, 0.5] (a fraction of the face box), "
+                              f"got {self.crop_jitter}")
         if not 0.1 <= self.face_fraction <= 0.8:
             raise ConfigError(f"face_fraction must be in [0.1, 0.8], got {self.face_fraction}")
         for split in ("train", "test"):
@@ -318,6 +328,15 @@ def make_pair(
     return record
 
 
+def jitter_boxes(boxes: np.ndarray, jitter: float, rng: np.random.Generator) -> np.ndarray:
+    """Boxes `[T, 4]` (x0, y0, x1, y1) each moved by its own uniform offset in [-jitter, jitter]
+    times its width along x and its height along y; sizes unchanged. float32 `[T, 4]`."""
+    boxes = np.asarray(boxes, np.float64)
+    size = boxes[:, 2:] - boxes[:, :2]                                  # [T, 2] (w, h)
+    offset = rng.uniform(-jitter, jitter, size.shape) * size
+    return (boxes + np.concatenate([offset, offset], axis=1)).astype(np.float32)
+
+
 def generate_pairs(config: TalkingFacesConfig, split: str, *, progress: bool = False) -> Iterator[dict]:
     """Yields every pair of a split, in a fixed order; each record also has a `pair_id` string.
 
@@ -348,6 +367,11 @@ def generate_pairs(config: TalkingFacesConfig, split: str, *, progress: bool = F
                 rng = np.random.default_rng([config.seed, split_code, index, k])
                 first, second = rng.choice(len(pool), size=2, replace=False)
                 record = make_pair(identity, pool[first], pool[second], rng, config)
+                if split == "train" and config.crop_jitter > 0:
+                    # Its own generator: the rest of the record is that of the corpus without.
+                    jitter_rng = np.random.default_rng([config.seed, split_code, index, k, 1])
+                    record["face_boxes"] = jitter_boxes(record["face_boxes"], config.crop_jitter,
+                                                        jitter_rng)
                 record["pair_id"] = f"{split}-{identity.name}-{k:05d}"
                 bar.update(1)
                 yield record

@@ -203,3 +203,48 @@ def test_builder_matches_generator(built, train_pairs):
         assert stored["text_a"].decode() == reference["text_a"]
         assert int(stored["identity"]) == int(reference["identity"])
     assert {int(built["train"][i]["identity"]) for i in range(4)} == {0, 1}
+
+
+def _crop_mouth_centres(records, size=64):
+    """Mouth centre of every frame in the crop of its face box, `[N, 2]` crop pixels."""
+    from lipjax.data.pairs import crop_landmarks
+
+    return np.concatenate([
+        [crop_landmarks(m, box, size).mean(axis=0) for m, box in zip(r["landmarks_a"],
+                                                                     r["face_boxes"])]
+        for r in records])
+
+
+def test_crop_jitter_moves_only_the_train_boxes(train_pairs):
+    jitter = 0.1
+    config = dataclasses.replace(TINY, crop_jitter=jitter)
+    jittered = list(tf.generate_pairs(config, "train"))
+    for plain, moved in zip(train_pairs, jittered):
+        for key in ("frames_a", "frames_b", "audio_a", "landmarks_b", "head_pose", "text_a"):
+            np.testing.assert_array_equal(plain[key], moved[key])   # the same record otherwise
+        boxes, exact = moved["face_boxes"], plain["face_boxes"]
+        size = exact[:, 2:] - exact[:, :2]
+        np.testing.assert_allclose(boxes[:, 2:] - boxes[:, :2], size, atol=1e-3)   # not resized
+        offset = (boxes[:, :2] - exact[:, :2]) / size
+        assert np.abs(offset).max() <= jitter + 1e-5
+        assert len(np.unique(offset[:, 1])) == len(offset)            # per frame
+        assert (offset < -jitter / 3).any() and (offset > jitter / 3).any()
+    # The face moves in its crop: the mouth centre's spread grows beyond what the head's rotation
+    # and scale and the mouth's own opening give (about 0.8 px across and 2.2 px down).
+    plain_spread = _crop_mouth_centres(train_pairs).std(axis=0)
+    moved_spread = _crop_mouth_centres(jittered).std(axis=0)
+    assert np.all(moved_spread > 1.5 * plain_spread), (plain_spread, moved_spread)
+    # The test split keeps the exact boxes.
+    for plain, moved in zip(tf.generate_pairs(TINY, "test"), tf.generate_pairs(config, "test")):
+        np.testing.assert_array_equal(plain["face_boxes"], moved["face_boxes"])
+
+
+def test_jitter_boxes_against_explicit_offsets():
+    boxes = np.array([[10, 20, 50, 80], [12, 18, 52, 78]], np.float32)
+    moved = tf.jitter_boxes(boxes, 0.2, np.random.default_rng(3))
+    draws = np.random.default_rng(3).uniform(-0.2, 0.2, (2, 2)) * [[40, 60], [40, 60]]
+    np.testing.assert_allclose(moved, boxes + np.concatenate([draws, draws], axis=1), rtol=1e-6)
+    np.testing.assert_array_equal(tf.jitter_boxes(boxes, 0.0, np.random.default_rng(0)), boxes)
+    for bad in (-0.1, 0.6):
+        with pytest.raises(ConfigError, match="crop_jitter"):
+            dataclasses.replace(TINY, crop_jitter=bad).validate()
