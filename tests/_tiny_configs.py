@@ -52,20 +52,3 @@ def old_style_paralip_workdir(path) -> tuple[str, object]:
     checkpointer.save(7, state, pipeline_state={}, config=config)
     checkpointer.close()
     return workdir, state
-
-
-def tiny_dck_config(data_dir: str = "unused", *, name: str = "dck_synthetic"):
-    """A DCK config file on the tiny talking-face corpus with a 32x32, 3-level U-Net and one
-    middle layer: the same code paths as the real model, quick to compile."""
-    c = load_config(os.path.join(CONFIGS, f"{name}.py"))
-    c.data.update(dict(builder_config="tiny", data_dir=data_dir, buckets=[(1, 2)], batch_size=2,
-                       eval_batch_size=2, prefetch=0))
-    c.model.update(dict(image_size=32, down_channels=(4, 8, 8), up_channels=(8, 4, 4),
-                        middle_channels=8, num_middle_layers=1, kernel_generator_hidden=(8,),
-                        audio_blocks=((4, 3, (3, 1), 1, False), (4, 3, (3, 3), 1, False),
-                                      (8, 3, (3, 2), 1, False), (8, 3, (1, 1), 0, False)),
-                        audio_feature_dim=8, attention_audio_channels=2))
-    c.discriminator.channels = (4, 8)
-    c.train.update(dict(num_steps=2, log_every=1, eval_every=1000, checkpoint_every=1000,
-                        max_eval_batches=1, tensorboard=False))
-    return c

@@ -18,7 +18,8 @@ from lipjax.errors import CheckpointError
 from lipjax.training.state import make_rng
 from lipjax.training.system import make_system
 from lipjax.training.workdir import restore_generator
-from tests._tiny_configs import tiny_dck_config, tiny_paralip_config
+from tests._tiny_configs import tiny_paralip_config
+from tests.dck._tiny import tiny_config as tiny_dck_config
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 

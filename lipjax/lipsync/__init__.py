@@ -13,6 +13,5 @@ from lipjax._lazy import attach
 __getattr__, __dir__, __all__ = attach(__name__, {
     "editor": ["FaceEditor", "load_face_editor"],
     "faces": ["FaceBoxOptions", "track_faces", "pad_boxes", "add_pixel_pads", "forward_smooth"],
-    "pipeline": ["talk", "lip_sync", "TalkReport", "output_frame_count", "ping_pong_indices",
-                 "read_face_input"],
+    "pipeline": ["talk", "lip_sync", "TalkReport", "output_frame_count", "ping_pong_indices"],
 })

@@ -12,6 +12,7 @@ import pytest
 
 from lipjax.training.loop import train_and_evaluate
 from tests._tiny_configs import tiny_paralip_config
+from tests.dck._tiny import tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -68,9 +69,7 @@ def test_paralip_run_writes_previews(tmp_path):
 
 
 def test_dck_run_writes_previews(tmp_path):
-    from tests.dck.test_system import _tiny_config
-
-    config = _tiny_config(str(tmp_path / "data"), parallel="shard_map")
+    config = tiny_config(str(tmp_path / "data"), parallel="shard_map")
     config.train.tensorboard = True
     config.train.eval_every = 2
     train_and_evaluate(config, str(tmp_path / "run"), progress=False)
