@@ -184,6 +184,34 @@ def test_records_pair_real_clips_with_their_wav2lip_versions(inputs, reference, 
                      "--split", "train", "--out", os.fspath(tmp_path / "sheet.png")]) == 0
 
 
+def test_face_boxes_stored_next_to_a_video_replace_detection(inputs, editor, tmp_path):
+    """`<stem>.boxes.npy`: the given boxes (snapped) are the records' boxes, a NaN row cuts the
+    video like a frame without a detection, and boxes that do not match the video skip it."""
+    videos, audios = tmp_path / "videos", tmp_path / "audios"
+    videos.mkdir()
+    audios.mkdir()
+    for name in ("face0.mp4", "face1.mp4"):
+        shutil.copy(Path(inputs.videos) / name, videos / name)
+    shutil.copy(Path(inputs.audios) / "speech0.wav", audios / "speech0.wav")
+    x = np.arange(FRAMES, dtype=np.float64)
+    boxes = np.stack([40.3 + 0.5 * x, 10.6 + 0 * x, 110.2 + 0.5 * x, 95.4 + 0 * x], axis=1)
+    boxes[7] = np.nan                                   # no face in frame 7: clips 0-6, 8-15
+    np.save(videos / "face0.boxes.npy", boxes)
+    np.save(videos / "face1.boxes.npy", boxes[:-1])     # one box short: face1 is skipped
+    settings = PairSettings(per_video=1, clip_frames=10, test_fraction=0.0)
+    report = build_pairs(PairInputs(str(videos), str(audios), inputs.wav2lip), tmp_path / "d",
+                         settings, progress=False, editor=editor)
+    assert [s["path"] for s in report.skipped] == ["videos/face1.mp4"]
+    assert "15 boxes for a video of more than 15 frames" in report.skipped[0]["reason"]
+    records = list(load_split("talking_face_pairs", "train", data_dir=tmp_path / "d"))
+    assert sorted((int(r["clip_start"]), len(r["frames_a"])) for r in records) == [(0, 7), (8, 8)]
+    for record in records:
+        start, count = int(record["clip_start"]), len(record["frames_a"])
+        x0, y0 = record["region"][:2]
+        expected = np.round(boxes[start:start + count]) - [x0, y0, x0, y0]
+        np.testing.assert_array_equal(record["face_boxes"], expected)
+
+
 def test_unreadable_inputs_are_skipped_counted_and_listed(reference, inputs, wav2lip, capsys):
     meta = TalkingFacePairs(data_dir=os.fspath(reference)).info.metadata
     assert {s["path"] for s in meta["skipped"]} == BROKEN and meta["num_skipped"] == 2

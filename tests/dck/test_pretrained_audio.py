@@ -6,10 +6,12 @@ ConfigErrors for a checkpoint that does not fit."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -25,7 +27,7 @@ from lipjax.nn.audio_encoder import WAV2LIP_AUDIO_BLOCKS, AudioEncoder
 from lipjax.training.config import load_config
 from lipjax.training.state import count_params, init_state, make_rng
 from lipjax.training.system import make_system
-from lipjax.training.workdir import restore_generator
+from lipjax.training.workdir import check_resume, restore_generator
 from tests._layouts import read_layout
 from tests._paths import CONFIGS
 from tests.dck._tiny import max_change, tiny_config, train_steps
@@ -115,6 +117,8 @@ def test_the_synthetic_configs_name_the_option():
             assert value == trainable[name], name
     assert {k: v for k, v in frozen.model.items() if not k.startswith("audio_")} == {
         k: v for k, v in trainable.model.items() if not k.startswith("audio_")}
+    # Its block table (tuples in tuples) reads back from config.json as the same config.
+    check_resume(ml_collections.ConfigDict(json.loads(frozen.to_json_best_effort())), frozen)
 
 
 @pytest.mark.slow

@@ -9,7 +9,10 @@ head motion of the real video V^0_i and the lips of audio A_j; (V^0_i, V^j_i) wi
 * the video is decoded once for all of its audios (`OpenedVideo`, frames memory-mapped on disk);
   its faces are found with Wav2Lip's own conventions (`Wav2LipFaceEditor.face_boxes`: Haar
   detection, `--pads 0 10 0 0`, 5-frame forward smoothing) and snapped to whole pixels; its own
-  soundtrack (16 kHz mono) is audio A;
+  soundtrack (16 kHz mono) is audio A. A file `<video stem>.boxes.npy` next to the video
+  (`BOXES_SUFFIX`: float `[T, 4]` x0, y0, x1, y1 per frame, NaN rows for frames without a face)
+  gives the boxes instead, used as they are (no detection, pads or smoothing): the crops of
+  another detector, e.g. the one Wav2Lip was trained with;
 * both clips last `T = min(video frames, frames the video's audio covers, frames the driving
   audio covers)` frames: nothing is looped, so the real clip and its audio stay in sync;
 * Wav2Lip edits every frame with a detected face (`lipjax.lipsync.lip_sync`, its mel windows
@@ -39,16 +42,18 @@ import numpy as np
 
 from lipjax.audio import load_audio
 from lipjax.data.builders.talking_face_pairs_plan import MIN_CLIP_FRAMES, Combination
-from lipjax.errors import LipjaxError
-from lipjax.face import NUM_MOUTH_LANDMARKS, box_to_pixels
+from lipjax.errors import InputError, LipjaxError
+from lipjax.face import NUM_MOUTH_LANDMARKS, box_to_pixels, smooth_boxes
 from lipjax.lipsync.faces import detect_raw_boxes, shape_boxes
 from lipjax.lipsync.pipeline import lip_sync
 from lipjax.lipsync.source import FaceVideo, output_frame_count
 
-__all__ = ["REGION_MARGIN", "Skip", "OpenedVideo", "open_video", "load_driving_audio",
-           "clip_ranges", "face_region", "render_combination", "UNREADABLE"]
+__all__ = ["REGION_MARGIN", "BOXES_SUFFIX", "Skip", "OpenedVideo", "open_video",
+           "given_boxes", "load_driving_audio", "clip_ranges", "face_region",
+           "render_combination", "UNREADABLE"]
 
 REGION_MARGIN = 0.25  # of the union box's width / height, on each side
+BOXES_SUFFIX = ".boxes.npy"  # per-frame face boxes stored next to a video (module docstring)
 # What makes an input file count as unreadable (skipped and listed, the build goes on).
 UNREADABLE = (LipjaxError, OSError)
 
@@ -90,22 +95,66 @@ class OpenedVideo:
         self.source.close()
 
 
-def open_video(root: str | os.PathLike, name: str, editor: Any) -> OpenedVideo:
-    """Decodes video `root/name`, finds its faces and loads its soundtrack.
+def given_boxes(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The boxes stored next to video `path` (`<stem>.boxes.npy`), or None without that file.
+
+    Returns:
+      `(boxes float [T, 4], found bool [T])`: the finite rows are faces; the rows without one
+      are interpolated between their neighbours (`lipjax.face.smooth_boxes`, window 1).
 
     Raises:
-      VideoError, AudioError, NoFaceError, OSError: the file cannot serve as a real video.
+      InputError: not a float `[T, 4]` array, or a face box with x1 <= x0 or y1 <= y0.
+      NoFaceError: no row is a face.
+    """
+    file = path.with_suffix(BOXES_SUFFIX)
+    if not file.is_file():
+        return None
+    try:
+        boxes = np.load(file, allow_pickle=False)
+    except ValueError as error:
+        raise InputError(f"{file.name}: not a NumPy array file ({error})") from error
+    if boxes.ndim != 2 or boxes.shape[1:] != (4,) or boxes.dtype.kind != "f":
+        raise InputError(f"{file.name} must hold float boxes [T, 4] (x0, y0, x1, y1), got "
+                         f"{boxes.dtype} {boxes.shape}")
+    found = np.all(np.isfinite(boxes), axis=1)
+    if np.any((boxes[found, 2] <= boxes[found, 0]) | (boxes[found, 3] <= boxes[found, 1])):
+        raise InputError(f"{file.name} has a box with x1 <= x0 or y1 <= y0")
+    return smooth_boxes(np.where(found[:, None], boxes, 0.0), found, window=1), found
+
+
+def _find_faces(video: FaceVideo, path: Path, editor: Any) -> tuple[np.ndarray, np.ndarray]:
+    """`(boxes [T, 4], found [T])` of every frame (given or detected); caches the frames."""
+    given = given_boxes(path)
+    if given is not None:
+        count = len(given[0])
+        video.cache(count + 1)  # one more: a longer video is an error
+        if video.num_frames != count:
+            frames = video.num_frames or f"more than {count}"
+            raise InputError(f"{path.with_suffix(BOXES_SUFFIX).name} has {count} boxes for a "
+                             f"video of {frames} frames")
+        return given
+    options = editor.face_boxes
+    raw, found = detect_raw_boxes(video.chunks(), options)
+    height, width = video.frame_size
+    boxes = shape_boxes(raw, found, options, height=height, width=width)
+    video.cache(len(found))
+    return boxes, found
+
+
+def open_video(root: str | os.PathLike, name: str, editor: Any) -> OpenedVideo:
+    """Decodes video `root/name`, finds its faces (or reads them from its `.boxes.npy`) and
+    loads its soundtrack.
+
+    Raises:
+      VideoError, AudioError, NoFaceError, InputError, OSError: the file (or its boxes) cannot
+        serve as a real video.
     """
     path = Path(root) / name
     video = FaceVideo(path)
     try:
         wav = load_audio(path, sample_rate=editor.sample_rate)
         output_frame_count(len(wav), sample_rate=editor.sample_rate, fps=video.fps)  # >= 1
-        options = editor.face_boxes
-        raw, found = detect_raw_boxes(video.chunks(), options)
-        height, width = video.frame_size
-        boxes = shape_boxes(raw, found, options, height=height, width=width)
-        video.cache(len(found))
+        boxes, found = _find_faces(video, path, editor)
     except BaseException:
         video.close()
         raise
