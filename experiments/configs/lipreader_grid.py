@@ -50,6 +50,7 @@ def get_config():
     c.model.rnn = "gru"
     c.model.rnn_hidden = 256
     c.model.rnn_layers = 2
+    c.model.temporal_kernel = 5            # only for rnn = "conv"
     c.model.dropout = 0.5
 
     c.loss = ml_collections.ConfigDict()

@@ -52,20 +52,30 @@ def check_vocabulary(lipreader_config, name: str) -> None:
 
 def duration_agreement(predicted: Sequence[np.ndarray], stored: Sequence[np.ndarray]
                        ) -> dict[str, float]:
-    """Mean |predicted - stored| frames per token and the fraction of exactly equal tokens."""
-    predicted_all = np.concatenate([np.asarray(p, np.int64) for p in predicted])
-    stored_all = np.concatenate([np.asarray(s, np.int64) for s in stored])
-    difference = np.abs(predicted_all - stored_all)
+    """Mean |predicted - stored| frames per token and the fraction of exactly equal tokens,
+    over the records whose stored durations are one per token (`tokens`: how many)."""
+    pairs = [(np.asarray(p, np.int64), np.asarray(s, np.int64))
+             for p, s in zip(predicted, stored) if np.shape(p) == np.shape(s)]
+    if not pairs:
+        return {"abs_error": float("nan"), "exact": float("nan"), "tokens": 0}
+    difference = np.abs(np.concatenate([p - s for p, s in pairs]))
     return {"abs_error": float(difference.mean()), "exact": float(np.mean(difference == 0)),
             "tokens": int(difference.size)}
 
 
 def aligned_durations(aligner, source: Sequence[Mapping[str, Any]], *, desc: str = "align",
-                      progress: bool = False) -> list[np.ndarray]:
-    """MAS durations of every record of a random-access split, in order."""
-    records = (source[i] for i in tqdm(range(len(source)), desc=desc, disable=not progress,
-                                       leave=False))
-    return aligner.durations(records)
+                      progress: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """`(MAS durations, stored durations)` of every record of a random-access split, in order
+    (each record is read once; a record without durations has an empty array)."""
+    stored: list[np.ndarray] = []
+
+    def records():
+        for index in tqdm(range(len(source)), desc=desc, disable=not progress, leave=False):
+            record = source[index]
+            stored.append(np.asarray(record.get("durations", np.zeros(0, np.int32))))
+            yield record
+
+    return aligner.durations(records()), stored
 
 
 def _copy_path(builder, out_dir: str) -> Path:
@@ -145,11 +155,10 @@ def write_aligned_copy(aligner, name: str, *, data_dir: str, out_dir: str,
                               "splits": {}}
     for split, source in sources.items():
         try:
-            durations[split] = aligned_durations(aligner, source, desc=f"align {split}",
-                                                 progress=progress)
+            durations[split], stored = aligned_durations(aligner, source, desc=f"align {split}",
+                                                         progress=progress)
         except DataError as error:
             raise DataError(f"{name} {split}: {error}") from None
-        stored = [np.asarray(source[i]["durations"]) for i in range(len(source))]
         report["splits"][split] = {"examples": len(source),
                                    "vs_stored": duration_agreement(durations[split], stored)}
     created = not os.path.exists(out_dir)

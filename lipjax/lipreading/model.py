@@ -6,14 +6,18 @@ model [trained] by CTC loss on the training set" and monotonic alignment search 
 outputs; the paper gives no architecture for that lipreader. lipjax follows LipNet (Assael et
 al., 2016, one of the lipreaders ParaLip cites): three 3-D convolutions over `[T, H, W]`, each
 followed by a ReLU, spatial dropout and a 1x2x2 max-pool, then two bidirectional GRU layers.
-Every convolution has temporal stride 1 and "SAME" temporal padding, so output frame `t` belongs
-to video frame `t`: the per-frame logits align with the video, which the duration alignment
-needs (`lipjax.lipreading.align`).
+Every convolution has temporal stride 1 and "SAME" temporal padding, so output `t` is computed
+around video frame `t`, as the duration alignment (`lipjax.lipreading.align`) assumes; the CTC
+loss itself does not tie a token's outputs to its frames (see below).
 
 Why a bidirectional RNN rather than a transformer: it is LipNet's choice, it handles variable
 lengths exactly through `seq_lengths` (the backward direction starts at each video's last valid
-frame), needs no positional encoding, and has a strong locality bias that suits a few hundred
-training videos; a per-frame alignment also needs no long-range attention.
+frame) and needs no positional encoding. For the alignment, though, CTC only asks for the
+tokens in the right order, not at the right frames: on `synthetic_lips` the trained model emits
+the first letters right after frame 0, inside the leading silence, and the last ones at the end
+of the trailing silence (BUILD_NOTES.md, "Durations without audio"). `rnn="conv"` replaces the
+RNN by temporal convolutions (receptive field of a few frames) to test whether locality keeps
+the outputs in place; it did not by itself (the emissions drift within the receptive field).
 
 Masking: padding frames are zeroed before and after every convolution, which makes the valid
 outputs independent of what (and how much) padding follows a video; the RNN reads only the
@@ -38,7 +42,7 @@ __all__ = ["LipreaderConfig", "SpatioTemporalConv", "SpatioTemporalFrontEnd", "L
            "BLANK_ID", "validate_lipreader_config", "conv3d_as_2d", "feature_map_size"]
 
 BLANK_ID = 0  # the padding id doubles as the CTC blank (it is never a label)
-RNN_KINDS = ("gru", "lstm")
+RNN_KINDS = ("gru", "lstm", "conv")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,8 +57,12 @@ class LipreaderConfig:
       kernels: `(t, h, w)` kernel of each convolution (temporal stride is always 1).
       first_stride: spatial stride of the first convolution (LipNet: 2).
       pool: a 1x2x2 max-pool after every convolution (LipNet).
-      rnn: "gru" (LipNet) or "lstm".
-      rnn_hidden: features per direction; rnn_layers: stacked bidirectional layers.
+      rnn: the sequence model: "gru" (LipNet) or "lstm", bidirectional, or "conv": temporal
+        convolutions with a local receptive field (what the duration alignment needs, see the
+        module docstring).
+      rnn_hidden: features per direction (a "conv" layer has 2 * rnn_hidden channels);
+        rnn_layers: stacked layers.
+      temporal_kernel: frames per "conv" kernel.
       dropout: LipNet's spatial dropout after each convolution (whole channels) and dropout
         after each RNN layer; 0 = none.
     """
@@ -70,6 +78,7 @@ class LipreaderConfig:
     rnn: str = "gru"
     rnn_hidden: int = 256
     rnn_layers: int = 2
+    temporal_kernel: int = 5
     dropout: float = 0.5
 
 
@@ -85,8 +94,10 @@ def validate_lipreader_config(config: LipreaderConfig) -> None:
         raise ConfigError(f"model.kernels must be (t, h, w) triples >= 1, got {config.kernels}")
     if config.rnn not in RNN_KINDS:
         raise ConfigError(f"model.rnn must be one of {RNN_KINDS}, got {config.rnn!r}")
-    if min(config.input_pool, config.first_stride, config.rnn_hidden, config.rnn_layers) < 1:
-        raise ConfigError("model.input_pool, first_stride, rnn_hidden and rnn_layers must be "
+    if min(config.input_pool, config.first_stride, config.rnn_hidden, config.rnn_layers,
+           config.temporal_kernel) < 1:
+        raise ConfigError("model.input_pool, first_stride, rnn_hidden, rnn_layers and "
+                          "temporal_kernel must be "
                           ">= 1")
     if not 0.0 <= config.dropout < 1.0:
         raise ConfigError(f"model.dropout must be in [0, 1), got {config.dropout}")
@@ -221,9 +232,13 @@ class Lipreader(nn.Module):
         x = SpatioTemporalFrontEnd(cfg, name="front_end")(frames, frame_mask, train=train)
         lengths = frame_mask.sum(-1).astype(jnp.int32)
         for i in range(cfg.rnn_layers):
-            rnn = nn.Bidirectional(nn.RNN(self._cell(f"forward{i}")),
-                                   nn.RNN(self._cell(f"backward{i}")), name=f"birnn{i}")
-            x = _masked(rnn(x, seq_lengths=lengths), frame_mask)
+            if cfg.rnn == "conv":  # padding frames are zeros: "SAME" sees only the video
+                x = nn.Conv(2 * cfg.rnn_hidden, (cfg.temporal_kernel,), name=f"temporal{i}")(x)
+                x = _masked(nn.relu(x), frame_mask)
+            else:
+                rnn = nn.Bidirectional(nn.RNN(self._cell(f"forward{i}")),
+                                       nn.RNN(self._cell(f"backward{i}")), name=f"birnn{i}")
+                x = _masked(rnn(x, seq_lengths=lengths), frame_mask)
             if cfg.dropout > 0:
                 x = nn.Dropout(cfg.dropout, deterministic=not train)(x)
         return nn.Dense(cfg.vocab_size, name="classifier")(x).astype(jnp.float32)

@@ -61,6 +61,13 @@ def test_the_copy_is_the_dataset_with_mas_durations(lipreader, aligned):
     report = json.load(open(os.path.join(aligned, "synthetic_lips", "tiny", "1.1.0",
                                          "alignment.json")))
     assert report["lipreader"] == os.path.abspath(workdir) and set(report["splits"]) == set(SPLITS)
+    train = load_split("synthetic_lips", "train", data_dir=data_dir, config="tiny")
+    stored = np.concatenate([train[i]["durations"] for i in range(len(train))])
+    copy = load_split("synthetic_lips", "train", data_dir=aligned, config="tiny")
+    new = np.concatenate([copy[i]["durations"] for i in range(len(copy))])
+    agreement = report["splits"]["train"]["vs_stored"]
+    assert agreement["tokens"] == stored.size
+    assert agreement["abs_error"] == pytest.approx(np.abs(new - stored).mean())
 
 
 def test_paralip_trains_on_the_copy_unchanged(aligned, tmp_path):

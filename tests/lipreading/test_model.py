@@ -3,6 +3,7 @@ a brute-force sum over all paths."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import jax
@@ -30,9 +31,10 @@ def test_conv3d_as_2d_equals_a_3d_convolution(stride):
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
-def test_valid_outputs_do_not_depend_on_the_padding():
+@pytest.mark.parametrize("rnn", ["gru", "conv"])
+def test_valid_outputs_do_not_depend_on_the_padding(rnn):
     rng = np.random.default_rng(1)
-    model = Lipreader(TINY)
+    model = Lipreader(dataclasses.replace(TINY, rnn=rnn))
     frames = rng.uniform(size=(1, 9, 16, 32, 3)).astype(np.float32)
     mask = np.arange(9)[None] < 6
     variables = model.init(jax.random.key(0), frames, mask)
@@ -49,11 +51,9 @@ def test_valid_outputs_do_not_depend_on_the_padding():
 @pytest.mark.parametrize("field, value, match", [
     ("rnn", "transformer", "model.rnn"), ("dropout", 1.0, "dropout"),
     ("kernels", ((3, 3, 3),), "same length"), ("vocab_size", 1, "vocab_size"),
-    ("input_pool", 32, "shrink"),
+    ("input_pool", 32, "shrink"), ("temporal_kernel", 0, "temporal_kernel"),
 ])
 def test_bad_configs_are_named(field, value, match):
-    import dataclasses
-
     with pytest.raises(ConfigError, match=match):
         validate_lipreader_config(dataclasses.replace(TINY, **{field: value}))
 
