@@ -43,6 +43,7 @@ __all__ = [
     "LipSyncResult",
     "SyncInputs",
     "SyncNetwork",
+    "JittedSyncNetwork",
     "pairwise_distance",
     "offset_distances",
     "sync_scores",
@@ -183,6 +184,50 @@ class SyncNetwork(Protocol):
 
     def distance(self, video: jax.Array, audio: jax.Array) -> jax.Array:
         """Distance of embeddings `[..., D]` -> `[...]` (SyncNet v2: `pairwise_distance`)."""
+
+
+class JittedSyncNetwork:
+    """The model part shared by the Flax sync networks (`SyncNetV2Sync`, `SyncNetColorSync`):
+    weights checked and placed once, both towers jitted on batches of exactly `batch_size`
+    windows (the last one zero-padded), so a video of any length compiles once. A subclass sets
+    `network_name`, passes its default module and implements `towers`.
+
+    Raises (constructor):
+      InputError: variables without `params` / `batch_stats`, or a batch size below 1.
+    """
+
+    network_name = "sync network"
+
+    def __init__(self, variables: Mapping[str, Any], *, module: Any, batch_size: int):
+        if not isinstance(variables, Mapping) or not {"params", "batch_stats"} <= set(variables):
+            raise InputError(f"{self.network_name} variables are {{'params': ..., "
+                             "'batch_stats': ...}, e.g. from a lipjax.convert loader or a "
+                             "trained workdir")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.module = module
+        self.batch_size = batch_size
+        self.variables = jax.device_put({k: variables[k] for k in ("params", "batch_stats")})
+        self._embed = jax.jit(self.towers)
+
+    def towers(self, variables: Mapping[str, Any], video: jax.Array, audio: jax.Array
+               ) -> tuple[jax.Array, jax.Array]:
+        """`(video [B, D], audio [B, D])` embeddings of `batch_size` windows (traced once)."""
+        raise NotImplementedError
+
+    def embed(self, video: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Up to `batch_size` windows -> float32 `([n, D], [n, D])` (video, audio)."""
+        count = len(video)
+        if count != len(audio) or not 1 <= count <= self.batch_size:
+            raise InputError(f"need 1 .. {self.batch_size} video and audio windows each, got "
+                             f"{len(video)} and {len(audio)}")
+        pad = self.batch_size - count
+        video = np.asarray(video, np.float32)
+        audio = np.asarray(audio, np.float32)
+        video = np.pad(video, ((0, pad),) + ((0, 0),) * (video.ndim - 1))
+        audio = np.pad(audio, ((0, pad),) + ((0, 0),) * (audio.ndim - 1))
+        v, a = jax.device_get(self._embed(self.variables, jnp.asarray(video), jnp.asarray(audio)))
+        return np.asarray(v[:count]), np.asarray(a[:count])
 
 
 def embed_windows(network: SyncNetwork, inputs: SyncInputs) -> tuple[np.ndarray, np.ndarray]:

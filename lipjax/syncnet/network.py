@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from lipjax.errors import AudioError, ConfigError, InputError
 from lipjax.face import crop_and_resize
-from lipjax.metrics.sync import SyncInputs, SyncNetwork, pairwise_distance
+from lipjax.metrics.sync import JittedSyncNetwork, SyncInputs, SyncNetwork, pairwise_distance
 from lipjax.syncnet.model import AUDIO_SHAPE, VIDEO_SHAPE, SyncNetV2
 
 __all__ = ["SyncNetV2Sync", "load_sync_network", "syncnet_v2_crops", "syncnet_v2_mfcc",
@@ -85,7 +84,7 @@ def syncnet_v2_window_count(num_frames: int, num_samples: int) -> int:
     return min(num_frames, num_samples // SAMPLES_PER_FRAME) - FRAMES_PER_WINDOW
 
 
-class SyncNetV2Sync:
+class SyncNetV2Sync(JittedSyncNetwork):
     """SyncNet v2 with its weights, as a `lipjax.metrics.SyncNetwork` (conventions: see the
     module docstring). Both towers run jitted on batches of exactly `batch_size` windows (the
     last one zero-padded), so a video of any length compiles once.
@@ -101,17 +100,16 @@ class SyncNetV2Sync:
     crop_size = CROP_SIZE
     distance = staticmethod(pairwise_distance)
 
+    network_name = "SyncNet v2"
+
     def __init__(self, variables: Mapping[str, Any], *, module: SyncNetV2 | None = None,
                  batch_size: int = BATCH_SIZE):
-        if not isinstance(variables, Mapping) or not {"params", "batch_stats"} <= set(variables):
-            raise InputError("SyncNet v2 variables are {'params': ..., 'batch_stats': ...}, e.g. "
-                             "from lipjax.convert.load_syncnet_v2")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.module = module or SyncNetV2()
-        self.batch_size = batch_size
-        self.variables = jax.device_put({k: variables[k] for k in ("params", "batch_stats")})
-        self._embed = jax.jit(lambda v, video, audio: self.module.apply(v, video, audio))
+        super().__init__(variables, module=module or SyncNetV2(), batch_size=batch_size)
+
+    def towers(self, variables: Mapping[str, Any], video: jax.Array, audio: jax.Array
+               ) -> tuple[jax.Array, jax.Array]:
+        """`([B, 1024], [B, 1024])`, not normalised (SyncNet v2's `forward_lip`/`forward_aud`)."""
+        return self.module.apply(variables, video, audio)
 
     @classmethod
     def from_torch_checkpoint(cls, path: str | os.PathLike, **kwargs: Any) -> "SyncNetV2Sync":
@@ -133,18 +131,6 @@ class SyncNetV2Sync:
         mfcc = MFCC_PER_FRAME * index[:, None] + np.arange(MFCC_PER_WINDOW)[None, :]
         video = inputs.video[frames].astype(np.float32)
         return video, np.ascontiguousarray(np.transpose(inputs.audio[mfcc], (0, 2, 1)))
-
-    def embed(self, video: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Up to `batch_size` windows -> float32 `([n, 1024], [n, 1024])` (not normalised)."""
-        count = len(video)
-        if count != len(audio) or not 1 <= count <= self.batch_size:
-            raise InputError(f"need 1 .. {self.batch_size} video and audio windows each, got "
-                             f"{len(video)} and {len(audio)}")
-        pad = self.batch_size - count
-        video = np.pad(np.asarray(video, np.float32), ((0, pad),) + ((0, 0),) * 4)
-        audio = np.pad(np.asarray(audio, np.float32), ((0, pad), (0, 0), (0, 0)))
-        v, a = jax.device_get(self._embed(self.variables, jnp.asarray(video), jnp.asarray(audio)))
-        return np.asarray(v[:count]), np.asarray(a[:count])
 
 
 def load_sync_network(checkpoint: Any, **kwargs: Any) -> SyncNetwork:

@@ -26,13 +26,12 @@ import os
 from typing import Any, Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from lipjax.audio import MelConfig, mel_spectrogram
 from lipjax.errors import AudioError, InputError
 from lipjax.face import crop_and_resize
-from lipjax.metrics.sync import SyncInputs, pairwise_distance
+from lipjax.metrics.sync import JittedSyncNetwork, SyncInputs, pairwise_distance
 from lipjax.wav2lip.model import FACE_SIZE, MEL_WINDOW, SYNC_FRAMES, SyncNetColor, sync_face_input
 
 __all__ = ["SyncNetColorSync", "expert_crops", "expert_mel_windows", "record_clip", "FPS",
@@ -100,7 +99,7 @@ def expert_mel_windows(wav: np.ndarray, num_frames: int, *, fps: float = FPS,
     return np.ascontiguousarray(np.transpose(mel[index], (0, 2, 1)))
 
 
-class SyncNetColorSync:
+class SyncNetColorSync(JittedSyncNetwork):
     """A `SyncNetColor` with its weights as a `lipjax.metrics.SyncNetwork` (conventions: the
     module docstring). The network runs jitted on batches of exactly `batch_size` windows (the
     last one zero-padded), so a video of any length compiles once.
@@ -116,18 +115,17 @@ class SyncNetColorSync:
     crop_size = FACE_SIZE
     distance = staticmethod(pairwise_distance)
 
+    network_name = "SyncNet_color"
+
     def __init__(self, variables: Mapping[str, Any], *, module: SyncNetColor | None = None,
                  batch_size: int = BATCH_SIZE):
-        if not isinstance(variables, Mapping) or not {"params", "batch_stats"} <= set(variables):
-            raise InputError("SyncNet_color variables are {'params': ..., 'batch_stats': ...}, "
-                             "e.g. from lipjax.convert.load_syncnet_color or a trained workdir")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.module = module or SyncNetColor()
-        self.batch_size = batch_size
-        self.variables = jax.device_put({k: variables[k] for k in ("params", "batch_stats")})
-        self._embed = jax.jit(lambda v, faces, mels: self.module.apply(
-            v, sync_face_input(faces), mels, train=False))
+        super().__init__(variables, module=module or SyncNetColor(), batch_size=batch_size)
+
+    def towers(self, variables: Mapping[str, Any], video: jax.Array, audio: jax.Array
+               ) -> tuple[jax.Array, jax.Array]:
+        """Unit embeddings `([B, D], [B, D])` of the face and mel towers."""
+        out = self.module.apply(variables, sync_face_input(video), audio, train=False)
+        return out.face, out.audio
 
     @property
     def face_boxes(self) -> Any:
@@ -163,16 +161,3 @@ class SyncNetColorSync:
         index = np.asarray(index, np.int64)
         frames = index[:, None] + np.arange(SYNC_FRAMES)[None, :]
         return inputs.video[frames], inputs.audio[index]
-
-    def embed(self, video: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Up to `batch_size` windows -> float32 unit embeddings `([n, D], [n, D])` (video,
-        audio)."""
-        count = len(video)
-        if count != len(audio) or not 1 <= count <= self.batch_size:
-            raise InputError(f"need 1 .. {self.batch_size} video and audio windows each, got "
-                             f"{len(video)} and {len(audio)}")
-        pad = self.batch_size - count
-        video = np.pad(np.asarray(video, np.float32), ((0, pad),) + ((0, 0),) * 4)
-        audio = np.pad(np.asarray(audio, np.float32), ((0, pad), (0, 0), (0, 0)))
-        out = jax.device_get(self._embed(self.variables, jnp.asarray(video), jnp.asarray(audio)))
-        return np.asarray(out.face[:count]), np.asarray(out.audio[:count])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from lipjax.errors import AudioError, InputError
+from lipjax.metrics.sync import JittedSyncNetwork
 from lipjax.metrics import (LipSyncResult, SyncInputs, SyncNetwork, lip_sync_error,
                             offset_distances, pairwise_distance, shift_audio, sync_scores)
 
@@ -170,3 +171,32 @@ def test_shift_audio_rejects_what_it_cannot_cut():
         shift_audio(crops, wav, 0, margin=6, fps=10, sample_rate=1000)
     with pytest.raises(InputError, match="covering"):
         shift_audio(crops, wav[:1000], 0, margin=2, fps=10, sample_rate=1000)
+
+
+class _SumTowers(JittedSyncNetwork):
+    """A JittedSyncNetwork whose 'towers' sum each window: padding must not leak into it."""
+
+    network_name = "toy"
+
+    def towers(self, variables, video, audio):
+        scale = variables["params"]["scale"]
+        return (scale * video.reshape(len(video), -1).sum(-1, keepdims=True),
+                scale * audio.reshape(len(audio), -1).sum(-1, keepdims=True))
+
+
+def test_jitted_sync_network_pads_to_one_batch_shape_and_checks_its_inputs():
+    variables = {"params": {"scale": np.float32(2.0)}, "batch_stats": {}}
+    network = _SumTowers(variables, module=None, batch_size=4)
+    rng = np.random.default_rng(0)
+    for count in (1, 3, 4):  # one compiled shape for every count
+        video, audio = rng.normal(size=(count, 5, 2, 2)), rng.normal(size=(count, 3))
+        v, a = network.embed(video, audio)
+        np.testing.assert_allclose(v[:, 0], 2 * video.reshape(count, -1).sum(-1), rtol=1e-5)
+        np.testing.assert_allclose(a[:, 0], 2 * audio.sum(-1), rtol=1e-5)
+    assert network._embed._cache_size() == 1
+    with pytest.raises(InputError, match="1 .. 4"):
+        network.embed(np.zeros((5, 1)), np.zeros((5, 1)))
+    with pytest.raises(InputError, match="toy variables"):
+        _SumTowers({"params": {}}, module=None, batch_size=4)
+    with pytest.raises(InputError, match="positive int"):
+        _SumTowers(variables, module=None, batch_size=0)
