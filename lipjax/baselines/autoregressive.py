@@ -33,6 +33,7 @@ __all__ = [
     "stop_threshold_logit",
     "encode_frames",
     "check_ar_inputs",
+    "teacher_forcing_inputs",
     "autoregressive_decode",
 ]
 
@@ -111,6 +112,17 @@ def check_ar_inputs(config: ParaLipConfig, tokens: jax.Array, identity: jax.Arra
         if frame_mask is None or frame_mask.shape != frames.shape[:2]:
             raise InputError(f"frame_mask must be bool [B, T] = {frames.shape[:2]}, got "
                              f"{None if frame_mask is None else frame_mask.shape}")
+
+
+def teacher_forcing_inputs(config: ParaLipConfig, tokens: ArrayLike, identity: ArrayLike,
+                           frames: ArrayLike, frame_mask: ArrayLike
+                           ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """The inputs of a teacher-forced forward pass as arrays (int tokens, float32 identity and
+    frames, bool mask), checked by `check_ar_inputs`."""
+    tokens, identity = jnp.asarray(tokens), jnp.asarray(identity, jnp.float32)
+    frames, frame_mask = jnp.asarray(frames, jnp.float32), jnp.asarray(frame_mask, bool)
+    check_ar_inputs(config, tokens, identity, frames, frame_mask)
+    return tokens, identity, frames, frame_mask
 
 
 class AutoregressiveLipModel(Protocol):

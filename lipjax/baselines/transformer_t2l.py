@@ -27,6 +27,7 @@ from lipjax.errors import ConfigError
 from lipjax.baselines.autoregressive import (
     AutoregressiveOutput,
     check_ar_inputs,
+    teacher_forcing_inputs,
     encode_frames,
     previous_frames,
 )
@@ -229,9 +230,8 @@ class TransformerT2L(nn.Module):
           `AutoregressiveOutput` with the given frame mask.
         """
         cfg = self.config
-        tokens, identity = jnp.asarray(tokens), jnp.asarray(identity, jnp.float32)
-        frames, frame_mask = jnp.asarray(frames, jnp.float32), jnp.asarray(frame_mask, bool)
-        check_ar_inputs(cfg, tokens, identity, frames, frame_mask)
+        tokens, identity, frames, frame_mask = teacher_forcing_inputs(
+            cfg, tokens, identity, frames, frame_mask)
         token_mask = tokens != 0
         text = self.encoder(tokens, train=train)
         identity_embedding, skips = self.identity_encoder(identity, train=train)
