@@ -8,7 +8,7 @@ STAMP := $(VENV)/.lipjax-installed
 TEST_ENV := JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=2
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-train demo-checkpoints test bench venv clean
+.PHONY: demo demo-train demo-checkpoints test bench recipe venv clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,12 @@ demo-train: $(STAMP)
 demo-checkpoints: $(STAMP)
 	JAX_PLATFORMS=cpu $(BIN)/python -m lipjax.demo --train --out demo_train_out \
 		--export experiments/demo_checkpoints
+
+# The DCK paper's recipe on the synthetic corpus (expert -> Wav2Lip -> pairs -> DCK -> Table II),
+# resumable by stage (BUILD_NOTES.md: steps and time). RECIPE_ARGS=--tiny: 3 CPU-minutes.
+RECIPE_ARGS ?=
+recipe: $(STAMP)
+	JAX_PLATFORMS=cpu $(BIN)/python experiments/dck_recipe.py --out runs/dck_recipe $(RECIPE_ARGS)
 
 bench: $(STAMP)
 	JAX_PLATFORMS=cpu $(BIN)/python benchmarks/dynamic_conv.py --out benchmarks/results
