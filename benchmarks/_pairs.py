@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-__all__ = ["Pair", "paralip_pair", "wav2lip_pair", "dck_paper_model"]
+__all__ = ["Pair", "paralip_pair", "wav2lip_pair", "dck_paper_model", "small_dck_config"]
 
 
 class Pair(NamedTuple):
@@ -59,16 +59,32 @@ def wav2lip_pair(seed: int = 0) -> Pair:
     return Pair(model, config, variables)
 
 
-def dck_paper_model(seed: int = 0, **overrides: Any) -> tuple[Any, Any]:
-    """The DCK generator at the paper's sizes (256x256, `DCKConfig()`): `(module, variables)`
-    with random weights and BatchNorm statistics."""
+def small_dck_config() -> Any:
+    """A 64x64 DCK generator of a few thousand parameters (smoke runs, `talk` at small sizes)."""
+    from lipjax.dck.model import DCKConfig
+    from lipjax.nn.audio_encoder import ConvBlockSpec
+
+    return DCKConfig(image_size=64, down_channels=(8, 16, 16, 16, 16),
+                     up_channels=(16, 16, 16, 8, 8), middle_channels=16,
+                     audio_blocks=(ConvBlockSpec(8, 3, (3, 1), 1, False),
+                                   ConvBlockSpec(8, 3, (3, 3), 1, False),
+                                   ConvBlockSpec(16, 3, (3, 2), 1, False),
+                                   ConvBlockSpec(32, 3, (1, 1), 0, False)),
+                     audio_feature_dim=32, kernel_generator_hidden=(32,))
+
+
+def dck_paper_model(seed: int = 0, config: Any = None, **overrides: Any) -> tuple[Any, Any]:
+    """The DCK generator at the paper's sizes (256x256, `DCKConfig(**overrides)`) or of
+    `config`: `(module, variables)` with random weights and BatchNorm statistics."""
     import jax
     import numpy as np
 
     from lipjax.dck.model import DCKConfig, DCKGenerator
 
-    module = DCKGenerator(DCKConfig(**overrides))
-    init = jax.jit(lambda key: module.init(key, np.zeros((1, 256, 256, 3), np.float32),
+    config = config or DCKConfig(**overrides)
+    module = DCKGenerator(config)
+    size = config.image_size
+    init = jax.jit(lambda key: module.init(key, np.zeros((1, size, size, 3), np.float32),
                                            np.zeros((1, 80, 16), np.float32)))
     variables = init(jax.random.key(seed))
     rng = np.random.default_rng(seed)

@@ -1,0 +1,201 @@
+"""`talk` as a pipeline: each step alone, then the whole streaming pipeline, at the paper's
+setting (DCK, Ye et al. 2022: 256x256 faces in 1280x720 frames).
+
+    python benchmarks/talk_pipeline.py --out benchmarks/results [--seconds 4] [--model paper]
+
+Input: `talk_memory.make_inputs`'s moving astronaut (a 25 fps video and speech-like noise).
+Model: the DCK generator at the paper's sizes with random weights (`--model small`: the 64x64
+model of `talk_memory.py`). Each step runs alone over the same frames, with the whole machine:
+decode (`FaceVideo.chunks`), detect (Haar, `detect_face_boxes`), crop + generate
+(`edit_layers`, batches of `--batch_size`), paste back (`blend_back` at frame resolution) and
+encode (`VideoWriter`, x264 as `talk` runs it, plus the audio mux). The pipeline is one `talk`
+call (compiled before, so compilation is not counted) in a fresh process, which also gives
+its peak memory (ru_maxrss). `talk` decodes twice (to find the faces, then to edit them), so
+decoding is counted twice in the per-frame CPU work. Writes talk_pipeline.json / .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import describe_machine, save_figure, write_json  # noqa: E402
+from talk_memory import make_inputs  # noqa: E402
+
+_EDITOR = textwrap.dedent(f"""
+    import sys
+    sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+    import jax, numpy as np
+    from _pairs import small_dck_config
+    from lipjax.audio import MelConfig
+    from lipjax.dck.generator import TalkingFaceGenerator
+    from lipjax.dck.model import DCKConfig, DCKGenerator
+
+    def build_editor(model):
+        config = DCKConfig() if model == "paper" else small_dck_config()
+        size = config.image_size
+        variables = jax.jit(lambda k: DCKGenerator(config).init(
+            k, np.zeros((1, size, size, 3), np.float32), np.zeros((1, 80, 16), np.float32)))(
+            jax.random.key(0, impl="rbg"))
+        return TalkingFaceGenerator(config, variables, mel_config=MelConfig())
+""")
+
+_PIPELINE = _EDITOR + textwrap.dedent("""
+    import json, resource, sys, time
+    from lipjax.lipsync import talk
+    editor = build_editor(sys.argv[4])
+    batch = int(sys.argv[5])
+    compile_s = editor.compile(batch)
+    start = time.perf_counter()
+    report = talk(editor, sys.argv[1], sys.argv[2], sys.argv[3], batch_size=batch,
+                  progress=False)
+    wall = time.perf_counter() - start
+    print(json.dumps({"wall_s": wall, "frames": report.frames_written,
+                      "frames_without_face": report.frames_without_face,
+                      "compile_s": compile_s,
+                      "generator_ms_per_frame": report.generator_ms_per_frame}))
+""")
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def stages_alone(video: Path, audio: Path, model: str, batch: int, folder: Path) -> dict:
+    """Seconds each step takes alone over the video's frames, and their frame count."""
+    namespace: dict = {}
+    exec(_EDITOR, namespace)  # the same editor as the pipeline's process
+    editor = namespace["build_editor"](model)
+    editor.compile(batch)
+    from lipjax.face import crop_and_resize, detect_face_boxes
+    from lipjax.lipsync.composite import blend_back
+    from lipjax.lipsync.faces import shape_boxes
+    from lipjax.lipsync.source import FaceVideo
+    from lipjax.video_writer import VideoWriter
+
+    seconds = {}
+    with FaceVideo(video) as source:
+        seconds["decode"] = _timed(lambda: [None for _ in source.chunks()])
+        frames = np.concatenate(list(source.chunks()))
+        height, width = frames.shape[1:3]
+    found = {}
+    seconds["detect"] = _timed(lambda: found.update(zip(("raw", "found"), detect_face_boxes(
+        frames, min_neighbors=editor.face_boxes.min_neighbors,
+        min_size_fraction=editor.face_boxes.min_size_fraction))))
+    boxes = shape_boxes(found["raw"], found["found"], editor.face_boxes, height=height,
+                        width=width)
+    size = (editor.image_size, editor.image_size)
+    mel = np.zeros((batch, 80, 16), np.float32)
+    layers = []
+
+    def generate():
+        for begin in range(0, len(frames), batch):
+            crops = np.stack([crop_and_resize(f, b, size) for f, b in
+                              zip(frames[begin:begin + batch], boxes[begin:begin + batch])])
+            layers.append(editor.edit_layers(crops.astype(np.float32) / 255,
+                                             mel[:len(crops)], batch_size=batch))
+
+    seconds["crop + generate"] = _timed(generate)
+    motion = np.concatenate([m for m, _ in layers])
+    alpha = np.concatenate([a for _, a in layers])
+    out = np.empty_like(frames)
+    seconds["paste back"] = _timed(lambda: [out.__setitem__(i, blend_back(
+        frames[i], motion[i], alpha[i], boxes[i])) for i in range(len(frames))])
+
+    def encode():
+        with VideoWriter(folder / "encoded.mp4", fps=25.0, audio_source=audio, crf=17) as w:
+            for begin in range(0, len(out), batch):
+                w.write(out[begin:begin + batch])
+
+    seconds["encode"] = _timed(encode)
+    return {"frames": len(frames), "seconds": seconds,
+            "fps": {k: len(frames) / v for k, v in seconds.items()}}
+
+
+def pipeline(video: Path, audio: Path, model: str, batch: int, folder: Path) -> dict:
+    """One `talk` call in a fresh process: wall time (compiled before), fps and peak RSS."""
+    command = [sys.executable, "-c", _PIPELINE, str(video), str(audio),
+               str(folder / "talk.mp4"), model, str(batch)]
+    with open(folder / "pipeline.log", "w") as log:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+        output = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise RuntimeError((folder / "pipeline.log").read_text()[-3000:])
+    result = json.loads(output.strip().splitlines()[-1])
+    result["fps"] = result["frames"] / result["wall_s"]
+    result["peak_rss_mib"] = usage.ru_maxrss / 1024
+    return result
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fps = dict(report["stages"]["fps"], pipeline=report["pipeline"]["fps"])
+    figure, axis = plt.subplots(figsize=(7, 3.4))
+    colors = ["#bbbbbb"] * (len(fps) - 1) + ["#4477aa"]
+    axis.barh(list(fps)[::-1], list(fps.values())[::-1], color=colors[::-1])
+    axis.axvline(0.8 * report["slowest_stage_fps"], color="#cc3311", linestyle="--",
+                 label="80% of the slowest step")
+    axis.set_xlabel("frames per second")
+    axis.set_title(f"talk at {report['size']}, {report['model']} DCK: pipeline "
+                   f"{100 * report['pipeline_over_slowest']:.0f}% of its slowest step")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    save_figure(figure, path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--model", choices=("paper", "small"), default="paper")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--name", default="talk_pipeline")
+    args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.split("x"))
+    load_start = list(os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix="lipjax-talk-bench-") as tmp:
+        folder = Path(tmp)
+        video, audio = make_inputs(folder, args.seconds, width, height)
+        stages = stages_alone(video, audio, args.model, args.batch_size, folder)
+        print("stages", json.dumps(stages["fps"]), flush=True)
+        run = pipeline(video, audio, args.model, args.batch_size, folder)
+        print("pipeline", json.dumps(run), flush=True)
+    slowest = min(stages["fps"], key=stages["fps"].get)
+    report = {
+        "what": "each step of talk alone and the streaming pipeline (threads, bounded queues)",
+        "size": args.size, "model": args.model, "batch_size": args.batch_size,
+        "seconds_of_video": args.seconds, "stages": stages, "pipeline": run,
+        "slowest_stage": slowest, "slowest_stage_fps": stages["fps"][slowest],
+        "pipeline_over_slowest": run["fps"] / stages["fps"][slowest],
+        "serial_fps": stages["frames"] / (sum(stages["seconds"].values())
+                                          + stages["seconds"]["decode"]),
+        "load_start": load_start, "load_end": list(os.getloadavg()),
+        "machine": describe_machine(),
+    }
+    out = Path(args.out)
+    write_json(out / f"{args.name}.json", report)
+    plot(report, out / f"{args.name}.png")
+    return report
+
+
+if __name__ == "__main__":
+    main()
