@@ -147,8 +147,9 @@ def evaluate_recipe(dck_workdir: str, wav2lip_workdir: str, expert_workdir: str,
         exact = example["frame_mask"]
         sums.add_frames("input_frame", {"lmd_exact": (float(metrics.landmark_distance(
             example["source_landmarks"], example["target_landmarks"], exact)), int(exact.sum()))})
-        if samples is None:
-            samples = {row: crops[:frames] for row, crops in
+        if samples is None:  # the valid frames of direction a -> b
+            valid = example["frame_mask"][:frames]
+            samples = {row: crops[:frames][valid] for row, crops in
                        {**predictions, "ground_truth": example["target"]}.items()}
     return {"table": sums.table(), "test_pairs": len(test), "frames_per_direction": frames,
             "dck_step": restored.step, "samples": samples}
