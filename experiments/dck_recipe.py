@@ -270,7 +270,8 @@ def run_recipe(args) -> dict[str, Any]:
         "evaluate": lambda: evaluate_stage(args),
     }
     stages = {name: stage(args.out, name, runs[name]) for name in STAGES}
-    summary = {"tiny": args.tiny, "out": str(args.out), "stages": stages,
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    summary = {"tiny": args.tiny, "out": str(args.out), "settings": settings, "stages": stages,
                "table": stages["evaluate"]["table"],
                "total_wall_seconds": round(sum(s["wall_seconds"] for s in stages.values()), 1),
                "total_cpu_seconds": round(sum(s["cpu_seconds"] for s in stages.values()), 1)}
@@ -280,11 +281,12 @@ def run_recipe(args) -> dict[str, Any]:
 
 
 def print_table(table: dict) -> None:
-    from _dck_recipe_eval import LABELS
+    from _dck_recipe_eval import LABELS, ROWS
 
     keys = ("psnr", "ssim", "psnr_mouth", "lmd", "lse_d", "lse_c")
     print("| row | PSNR | SSIM | mouth PSNR | LMD | LSE-D | LSE-C |\n|---|---|---|---|---|---|---|")
-    for name, row in table.items():
+    for name in (*ROWS, "ground_truth"):
+        row = table.get(name, {})
         cells = ["-" if row.get(k) is None else f"{row[k]:.3f}" for k in keys]
         print(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + " |")
 
