@@ -10,8 +10,8 @@ model, without DCKs, without blending and the input-frame baseline.
         no_blend=runs/dck/no_blend --expert runs/wav2lip_expert_synthetic \
         --regressor runs/dck/face_landmarks_moved
 
-Each run's latest checkpoint is evaluated on every frame of both directions of the 12 test pairs
-(sentences never seen in training): PSNR and SSIM of the 64x64 face crops, PSNR of the mouth
+Each run's latest checkpoint is evaluated on every frame of both directions of the 6 test pairs
+(12 directed clips; sentences never seen in training): PSNR and SSIM of the 64x64 face crops, PSNR of the mouth
 region, LMD through the face-crop landmark regressor (`dck_translation.py` trains it when the
 folder is empty), and LSE-D / LSE-C of the lip-synced test videos (the model's output for the
 source clip's frames and the target clip's audio) through the lip-sync expert trained on this

@@ -5,8 +5,8 @@ that the model with DCKs keeps the lips right while the one without (audio resha
 16 x H x W map, spatial attention) degrades. Here the input is the face crop: every test frame
 is cut from its face box moved *down* by a rate of 0, 5, 10, 15 or 20% of the box height, so
 the face sits that much higher in the crop, for the source and the ground-truth target alike
-(the audio unchanged). Each model is evaluated on every frame of both directions of the 12 test
-pairs at each rate: mouth PSNR (a box around the source and target mouths) and LMD against the
+(the audio unchanged). Each model is evaluated on every frame of both directions of the 6 test
+pairs (12 directed clips) at each rate: mouth PSNR (a box around the source and target mouths) and LMD against the
 equally moved ground truth, through a face-crop landmark regressor trained on crops moved by up
 to 25% (its own error on moved ground-truth crops is reported per rate).
 
