@@ -19,8 +19,12 @@ from `--adv_start`, the discriminator training from step 0, as the 1.0.0 quality
 `no_adv` (the same without the term, for reference), and `raw_tanh_*` (the discriminator fed the
 generator's unclipped tanh output, as before the fix, so that the cause can be shown).
 
-Writes `gan_diagnostics.json` (every number, the command) and `gan_diagnostics.png` (curves) to
---out. Not run by the tests (minutes per variant on a CPU).
+Each run ends with an evaluation on the test split (PSNR, SSIM and, with
+`--set evaluation.landmark_regressor=DIR`, LMD; ground-truth and predicted durations). Writes
+`gan_diagnostics.json` (every number, the command; rewritten after every row) and
+`gan_diagnostics.png` (curves) to --out. Not run by the tests (minutes per variant on a CPU).
+Smaller networks, for a shared CPU, are overrides, e.g. `--set train.frames_per_example=4
+--set "discriminator.channels=(4, 8, 8, 16, 16, 32, 32, 64, 64, 64, 64, 64, 64)"`.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import dataclasses
 import os
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +48,7 @@ from lipjax.losses import LSGAN
 from lipjax.paralip.system import ParaLipSystem
 from lipjax.training import steps
 from lipjax.training.config import load_config
-from lipjax.training.evaluation import config_buckets
+from lipjax.training.evaluation import config_buckets, evaluate
 from lipjax.training.parallel import DataParallel
 from lipjax.training.state import init_state, make_rng
 from lipjax.training.system import DiscriminatorInputs, make_system
@@ -61,7 +65,8 @@ flags.DEFINE_float("adv", 5.0, "Weight of the LSGAN term (ParaLip: 5).")
 flags.DEFINE_list("variants", ["paper", "warmup", "no_adv"], "Variants to run, in order.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
-LAST_LAYERS = ("dconv6", "dconv5")   # ParaLip's video decoder: the 3-channel conv and the one before
+# ParaLip's video decoder: the 3-channel conv and the one before it.
+LAST_LAYERS = ("dconv6", "dconv5")
 
 
 class RawTanhParaLip(ParaLipSystem):
@@ -183,8 +188,8 @@ def variants(adv: float, adv_start: int) -> dict[str, Variant]:
 
 
 def run_variant(name: str, variant: Variant, *, num_steps: int, every: int,
-                progress: bool) -> list[dict[str, Any]]:
-    """Trains one variant with the shared step and returns its diagnostic rows."""
+                progress: bool) -> Iterator[dict[str, Any]]:
+    """Trains one variant with the shared step, yielding its diagnostic rows as they come."""
     overrides = [f"data.data_dir={FLAGS.data_dir}", "data.prefetch=0",
                  *FLAGS.set, *variant.overrides]
     config = load_config(FLAGS.config, overrides)
@@ -200,7 +205,7 @@ def run_variant(name: str, variant: Variant, *, num_steps: int, every: int,
     state, _ = init_state(system, config, system.example_batch(buckets[0]), init_rng)
     step_fn = dp.wrap(steps.train_step, static_kwargs={"system": system})
     probe_fn = dp.wrap(probe, static_kwargs={"system": system}, donate_state=False)
-    replicated, rows, window = dp.replicate(state), [], []
+    replicated, window = dp.replicate(state), []
     start = time.perf_counter()
     for step in tqdm(range(num_steps), desc=name, disable=not progress):
         batch = next(pipeline)
@@ -210,12 +215,15 @@ def run_variant(name: str, variant: Variant, *, num_steps: int, every: int,
             row = {"step": step, "seconds": round(time.perf_counter() - start, 1), **found}
             if window:
                 row["train"] = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-            rows.append(row)
+            yield row
             window = []
         replicated, metrics = step_fn(replicated, dp.shard(batch), step_rng)
         window.append({k: float(np.asarray(v).reshape(-1)[0]) for k, v in metrics.items()})
     pipeline.close()
-    return rows
+    variables = dp.unreplicate(replicated).generator.variables
+    yield {"step": num_steps, "seconds": round(time.perf_counter() - start, 1),
+           "eval": evaluate(system, variables, load_source(config.data, config.data.eval_split),
+                            config, dp=dp, progress=progress)}
 
 
 # -------------------------------------------------------------------------------- 4. output
@@ -237,6 +245,7 @@ def plot(results: dict[str, list[dict]], path: str, adv_start: int) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
     for ax, (title, get) in zip(axes, panels):
         for name, rows in results.items():
+            rows = [r for r in rows if "view" in r]
             xs = [r["step"] for r in rows]
             ys = [get(r) for r in rows]
             ax.plot(xs, [np.nan if y is None else y for y in ys], label=name)
@@ -262,10 +271,12 @@ def main(argv):
     report = {"command": "python " + " ".join(sys.argv), "config": FLAGS.config,
               "overrides": FLAGS.set, "steps": FLAGS.steps, "adv_start": FLAGS.adv_start,
               "adv_weight": FLAGS.adv, "equations": lsgan_equation_check(), "runs": {}}
-    for name in FLAGS.variants:
-        report["runs"][name] = run_variant(name, table[name], num_steps=FLAGS.steps,
-                                           every=FLAGS.every, progress=FLAGS.progress)
-        files.write_json(json_path, report)
+    for name in FLAGS.variants:   # written after every row: a stopped run keeps its rows
+        report["runs"][name] = []
+        for row in run_variant(name, table[name], num_steps=FLAGS.steps, every=FLAGS.every,
+                               progress=FLAGS.progress):
+            report["runs"][name].append(row)
+            files.write_json(json_path, report)
         plot(report["runs"], os.path.join(FLAGS.out, "gan_diagnostics.png"), FLAGS.adv_start)
 
 

@@ -7,7 +7,8 @@ the papers' full loss train stably at the papers' weights (issue 16, item 4)?
         --run "DCK 10 L1=runs/dck_l1" --run "DCK L_adv + 10 L1=runs/dck_adv"
 
 Reads each training workdir (`metrics.jsonl`, `eval_<step>.json`, `config.json`; written by
-`lipjax train` or `experiments/quality_tables.py`) and writes `gan_training.json` (the curves,
+`lipjax train` or `experiments/quality_tables.py`) and each `--diagnostics` run (a variant of
+`experiments/gan_diagnostics.py`'s JSON), and writes `gan_training.json` (the curves,
 each run's loss weights and final evaluation) and `gan_training.png`: the L1 loss, the
 discriminator's and the generator's adversarial LSGAN losses, and the evaluation's PSNR (with
 the trivial baseline's) against the step. Trains nothing.
@@ -28,6 +29,8 @@ from lipjax import files
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "benchmarks/results", "Where gan_training.{json,png} go.")
 flags.DEFINE_multi_string("run", [], "label=workdir, one per run (in plotting order).")
+flags.DEFINE_multi_string("diagnostics", [], "label=gan_diagnostics.json#variant: a run of "
+                          "experiments/gan_diagnostics.py (plotted after the --run ones).")
 
 CURVES = ("loss/l1", "loss/ssim", "loss/adv", "loss/discriminator")
 # Evaluation metric -> its trivial baseline (ParaLip: the identity frame; DCK: the input frame).
@@ -56,6 +59,21 @@ def read_run(workdir: str) -> dict:
             "optim": {k: v.get("learning_rate") for k, v in config.get("optim", {}).items()},
             "curves": {k: v for k, v in curves.items() if v},
             "evaluations": {str(k): evaluations[k] for k in sorted(evaluations)}}
+
+
+def read_diagnostics(spec: str) -> dict:
+    """Curves and final evaluation of one variant of a `gan_diagnostics.json` (`path#variant`)."""
+    path, _, variant = spec.partition("#")
+    with open(path, encoding="utf-8") as f:
+        report = json.load(f)
+    if variant not in report.get("runs", {}):
+        raise app.UsageError(f"{path} has no variant {variant!r}: {sorted(report['runs'])}")
+    rows = report["runs"][variant]
+    curves = {name: [[r["step"], r["train"][name]] for r in rows
+                     if name in r.get("train", {})] for name in CURVES}
+    return {"diagnostics": spec, "config": report["config"], "overrides": report["overrides"],
+            "curves": {k: v for k, v in curves.items() if v},
+            "evaluations": {str(r["step"]): r["eval"] for r in rows if "eval" in r}}
 
 
 def _psnr(evaluation: dict) -> tuple[float, float] | None:
@@ -98,14 +116,15 @@ def plot(runs: dict, path: str) -> None:
 
 def main(argv):
     del argv
-    if not FLAGS.run:
-        raise app.UsageError("give at least one --run label=workdir")
+    if not FLAGS.run and not FLAGS.diagnostics:
+        raise app.UsageError("give at least one --run label=workdir or --diagnostics")
     runs = {}
-    for spec in FLAGS.run:
-        label, sep, workdir = spec.partition("=")
-        if not sep or not label or not workdir:
-            raise app.UsageError(f"--run must be label=workdir, got {spec!r}")
-        runs[label] = read_run(workdir)
+    for specs, reader in ((FLAGS.run, read_run), (FLAGS.diagnostics, read_diagnostics)):
+        for spec in specs:
+            label, sep, source = spec.partition("=")
+            if not sep or not label or not source:
+                raise app.UsageError(f"expected label=source, got {spec!r}")
+            runs[label] = reader(source)
     os.makedirs(FLAGS.out, exist_ok=True)
     files.write_json(os.path.join(FLAGS.out, "gan_training.json"),
                      {"command": "python experiments/gan_training.py " + " ".join(
