@@ -328,7 +328,8 @@ def parse_args(argv):
     parser.add_argument("--skip", default="", help="comma-separated families to skip "
                                                    "(ParaLip, Wav2Lip, DCK)")
     parser.add_argument("--tiny", action="store_true", help="seconds-long smoke run: 8 "
-                        "frames, batch 1, GT durations, Wav2Lip batch 2, 64x64 DCK batch 1, 1 repeat, no bf16")
+                        "frames, batch 1, GT durations, Wav2Lip batch 2, 64x64 DCK batch 1, "
+                        "1 repeat, no bf16")
     parser.add_argument("--profile", action="store_true", help="add XLA's per-op profile "
                         "of lipjax's call (first ParaLip case, Wav2Lip, DCK) to the JSON")
     parser.add_argument("--name", default="vs_pytorch", help="output file stem")
