@@ -14,7 +14,8 @@ batch when `--paper_batch` says so (stated in the JSON). Wav2Lip's frozen expert
 Outside the step (synthetic configs, whose corpora `data_cache/` holds or builds): the real
 `Pipeline` (prefetch as configured) feeds the same step in a loop shaped like
 `lipjax.training.loop` (dispatch the step, fetch the next batch while it runs, block every
-step); `outside_fraction = 1 - steps * step_time / loop_time` is the share of the loop the
+step), after one untimed step on a pipeline batch (`loop_first_step_s`: its shapes or dtypes
+may differ from `example_batch`'s and compile the step again); `outside_fraction = 1 - steps * step_time / loop_time` is the share of the loop the
 input pipeline and host work add, and the pipeline's own examples/s is measured alone.
 """
 
@@ -120,6 +121,11 @@ def measure_loop(config, built, steps: int) -> dict:
                         training=True, seed=0, prefetch=config.data.get("prefetch", 2))
     try:
         batch = next(pipeline)
+        start = time.perf_counter()  # one untimed step: the pipeline's batch may trace anew
+        state, metrics = step(state, dp.shard(batch), rng)
+        jax.block_until_ready(metrics)
+        warmup_s = time.perf_counter() - start
+        batch = next(pipeline)
         start = time.perf_counter()
         for _ in range(steps):
             state, metrics = step(state, dp.shard(batch), rng)
@@ -132,7 +138,8 @@ def measure_loop(config, built, steps: int) -> dict:
         data_s = (time.perf_counter() - start) / steps
     finally:
         pipeline.close()
-    return {"loop_step_s": loop_s, "pipeline_alone_examples_per_s":
+    return {"loop_step_s": loop_s, "loop_first_step_s": warmup_s,
+            "pipeline_alone_examples_per_s":
             int(config.data.batch_size) / max(data_s, 1e-9)}
 
 
