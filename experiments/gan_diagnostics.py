@@ -228,6 +228,7 @@ def run_variant(name: str, variant: Variant, *, num_steps: int, every: int,
 
 # -------------------------------------------------------------------------------- 4. output
 def plot(results: dict[str, list[dict]], path: str, adv_start: int) -> None:
+    """One panel per diagnostic against the step, one line per variant (a PNG at `path`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -249,7 +250,8 @@ def plot(results: dict[str, list[dict]], path: str, adv_start: int) -> None:
             xs = [r["step"] for r in rows]
             ys = [get(r) for r in rows]
             ax.plot(xs, [np.nan if y is None else y for y in ys], label=name)
-        ax.axvline(adv_start, color="k", linestyle=":", linewidth=0.8)
+        if any("warmup" in name for name in results):   # where the term starts in those
+            ax.axvline(adv_start, color="k", linestyle=":", linewidth=0.8)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
