@@ -39,7 +39,7 @@ from lipjax.paralip.model import ParaLip, to_unit_range
 __all__ = ["fold_video_decoder", "render_frames_fast", "generate_frames",
            "default_compute_dtype", "DEFAULT_CHUNK_FRAMES"]
 
-DEFAULT_CHUNK_FRAMES = 16  # frames decoded together (measured: BUILD_NOTES.md, "Performance")
+DEFAULT_CHUNK_FRAMES = 16  # frames decoded together per step of the chunk loop
 
 
 def default_compute_dtype() -> jnp.dtype:
