@@ -36,17 +36,13 @@ _RUN = textwrap.dedent("""
     import numpy as np
     from lipjax.audio import MelConfig
     from lipjax.dck.generator import TalkingFaceGenerator
-    from lipjax.dck.model import DCKConfig, DCKGenerator
+    from lipjax.dck.model import DCKGenerator
     from lipjax.lipsync import talk
-    from lipjax.nn.audio_encoder import ConvBlockSpec
 
-    config = DCKConfig(image_size=64, down_channels=(8, 16, 16, 16, 16),
-                       up_channels=(16, 16, 16, 8, 8), middle_channels=16,
-                       audio_blocks=(ConvBlockSpec(8, 3, (3, 1), 1, False),
-                                     ConvBlockSpec(8, 3, (3, 3), 1, False),
-                                     ConvBlockSpec(16, 3, (3, 2), 1, False),
-                                     ConvBlockSpec(32, 3, (1, 1), 0, False)),
-                       audio_feature_dim=32, kernel_generator_hidden=(32,))
+    sys.path.insert(0, sys.argv[4])  # benchmarks/
+    from _pairs import small_dck_config
+
+    config = small_dck_config()
     variables = DCKGenerator(config).init(jax.random.key(0, impl="rbg"),
                                           np.zeros((1, 64, 64, 3), np.float32),
                                           np.zeros((1, 80, 16), np.float32))
@@ -91,7 +87,8 @@ def measure(video: Path, audio: Path, out: Path, log: Path) -> dict:
     start = time.perf_counter()
     with open(log, "w") as output:
         process = subprocess.Popen([sys.executable, "-c", _RUN, str(video), str(audio),
-                                    str(out)], stdout=output, stderr=subprocess.STDOUT,
+                                    str(out), os.path.dirname(os.path.abspath(__file__))],
+                                   stdout=output, stderr=subprocess.STDOUT,
                                    env={**os.environ, "JAX_PLATFORMS": "cpu"})
         _, status, usage = os.wait4(process.pid, 0)
     text = log.read_text()
