@@ -10,7 +10,8 @@ and learning rate), and evaluates on the synthetic_lips test split:
   adversarial term ("we do not add adversarial learning on any model in Table 1"): ParaLip is
   L1 + duration + SSIM.
 * Table 4 layout (ParaLip Table 4): ParaLip base (L1 + duration), +SSIM, +SSIM+ADV (the paper's
-  weights: 5 LSGAN with the Table 7 discriminator, from step 0 unless `--adv_warmup`), with
+  weights: 5 LSGAN with the Table 7 discriminator, from step 0 unless `--adv_warmup`; another
+  weight with `--adv_weight`), with
   ground-truth durations (the paper's setting) and with predicted ones; `--with_adv_only` adds
   the paper's "+ADV" row (L1 + duration + ADV).
 
@@ -42,6 +43,7 @@ flags.DEFINE_string("data_dir", "data_cache", "Where synthetic_lips is (or will 
 flags.DEFINE_integer("steps", 300, "Training steps of every run (the shared budget).")
 flags.DEFINE_float("adv_warmup", 0.0, "Fraction of the steps before the LSGAN term starts "
                    "(0 = from step 0, as the paper).")
+flags.DEFINE_float("adv_weight", 5.0, "Weight of the LSGAN term in the ADV runs (ParaLip: 5).")
 flags.DEFINE_integer("landmark_steps", 600, "Steps of the LMD landmark regressor.")
 flags.DEFINE_string("landmarks", None, "An already trained regressor folder to copy instead.")
 flags.DEFINE_list("only", [], "Run only these run names (default: all).")
@@ -83,11 +85,12 @@ def selected_runs() -> list[str]:
 
 def run_overrides(name: str, regressor: str) -> list[str]:
     """Everything a run sets on top of its config file (recorded with the results)."""
-    _, extra = RUNS[name]
+    adv = "loss.adv=5"
+    extra = [f"loss.adv={FLAGS.adv_weight:g}" if o == adv else o for o in RUNS[name][1]]
     overrides = [f"data.data_dir={FLAGS.data_dir}", f"train.num_steps={FLAGS.steps}",
                  f"train.eval_every={FLAGS.steps}", f"train.checkpoint_every={FLAGS.steps}",
                  f"evaluation.landmark_regressor={regressor}", *FLAGS.set] + extra
-    if "loss.adv=5" in extra:
+    if adv in RUNS[name][1]:
         overrides.append(f"loss.adv_start_step={int(FLAGS.adv_warmup * FLAGS.steps)}")
     return overrides
 
@@ -206,7 +209,7 @@ def main(argv):
     files.write_json(os.path.join(FLAGS.out, "quality_tables.json"), {
         "command": "python experiments/quality_tables.py " + " ".join(sys.argv[1:]),
         "steps_per_run": sorted({r["steps"] for r in results.values()}),
-        "adv_warmup_fraction": FLAGS.adv_warmup,
+        "adv_warmup_fraction": FLAGS.adv_warmup, "adv_weight": FLAGS.adv_weight,
         "total_train_seconds": round(sum(r["train_seconds"] for r in results.values()), 1),
         "runs": results})
     print(markdown_tables(results))
