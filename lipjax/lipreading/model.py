@@ -97,8 +97,7 @@ def validate_lipreader_config(config: LipreaderConfig) -> None:
     if min(config.input_pool, config.first_stride, config.rnn_hidden, config.rnn_layers,
            config.temporal_kernel) < 1:
         raise ConfigError("model.input_pool, first_stride, rnn_hidden, rnn_layers and "
-                          "temporal_kernel must be "
-                          ">= 1")
+                          "temporal_kernel must be >= 1")
     if not 0.0 <= config.dropout < 1.0:
         raise ConfigError(f"model.dropout must be in [0, 1), got {config.dropout}")
     height, width = feature_map_size(config)
