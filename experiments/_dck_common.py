@@ -27,7 +27,8 @@ from lipjax.data.synthetic.talking_faces import jitter_boxes
 __all__ = [
     "RATES", "REGRESSOR_JITTER", "EXPERT_FACE_SIDE", "translate_boxes", "BoxedSource",
     "mouth_centre_spread", "shift_robust_regressor", "Evaluator", "evaluate_all_frames",
-    "synced_clips", "expert_view", "clip_lse", "eval_curves", "training_wall_seconds",
+    "direction_clips", "synced_clips", "generator_fn", "expert_view", "clip_lse", "eval_curves",
+    "training_wall_seconds",
 ]
 
 # Fig. 8 of the DCK paper: the face moved upwards by these fractions of the frame height.
@@ -150,6 +151,18 @@ def evaluate_all_frames(workdir: str, source, regressor: str | None) -> dict[str
     return Evaluator(workdir, regressor)(source, progress=True)
 
 
+def direction_clips(crops: np.ndarray, frame_mask: np.ndarray, record: Mapping[str, Any]
+                    ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`[(crops of direction d's valid frames, the target clip's audio)]` for both directions
+    of a pair example (`pair_example` layout: direction d fills half d of the frame axis)."""
+    from lipjax.data.pairs import DIRECTIONS
+
+    count = len(frame_mask) // 2
+    return [(crops[d * count:(d + 1) * count][frame_mask[d * count:(d + 1) * count]],
+             np.asarray(record[f"audio_{target}"], np.float32))
+            for d, (_, target) in enumerate(DIRECTIONS)]
+
+
 def synced_clips(system, variables, record: Mapping[str, Any], *, max_frames: int = 75):
     """Both directions of a pair as videos: for direction d (source clip -> target clip),
     `{"model", "input", "target"}` float32 crops `[T, S, S, 3]` and the target clip's audio.
@@ -157,25 +170,20 @@ def synced_clips(system, variables, record: Mapping[str, Any], *, max_frames: in
     The model gets the source clip's crops and the target clip's audio frame by frame, so its
     output should be in sync with that audio; "input" (the source crops) is not.
     """
-    from lipjax.data.pairs import DIRECTIONS
-
     batch = system.example_fn(record, max_tokens=1, max_frames=max_frames,
                               rng=np.random.default_rng(0), training=False)
-    frames = np.asarray(_generate(system)(variables, batch["source"][None], batch["mel"][None]))
-    count = int(batch["frame_mask"].sum()) // 2
-    clips = []
-    for d, (_, target) in enumerate(DIRECTIONS):
-        part = slice(d * max_frames, d * max_frames + count)
-        clips.append({"model": frames[0, part], "input": batch["source"][part],
-                      "target": batch["target"][part],
-                      "audio": np.asarray(record[f"audio_{target}"], np.float32)})
-    return clips
+    frames = np.asarray(generator_fn(system)(variables, batch["source"][None], batch["mel"][None]))
+    mask = np.asarray(batch["frame_mask"])
+    views = {name: direction_clips(crops, mask, record) for name, crops in
+             (("model", frames[0]), ("input", batch["source"]), ("target", batch["target"]))}
+    return [{**{name: clips[d][0] for name, clips in views.items()},
+             "audio": views["model"][d][1]} for d in range(2)]
 
 
 _GENERATORS: dict[int, Callable] = {}
 
 
-def _generate(system) -> Callable:
+def generator_fn(system) -> Callable:
     """The generator's jitted forward pass (one per system)."""
     import jax
 

@@ -65,20 +65,6 @@ def frame_metrics(prediction, example: Mapping[str, np.ndarray], detect) -> dict
                     n)}
 
 
-def direction_clips(crops: np.ndarray, example: Mapping[str, np.ndarray],
-                    record: Mapping[str, Any]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """`[(crops of direction d's valid frames, the target clip's audio)]` for both directions."""
-    from lipjax.data.pairs import DIRECTIONS
-
-    count = len(example["frame_mask"]) // 2
-    clips = []
-    for d, (_, target) in enumerate(DIRECTIONS):
-        valid = example["frame_mask"][d * count:(d + 1) * count]
-        clips.append((crops[d * count:(d + 1) * count][valid],
-                      np.asarray(record[f"audio_{target}"], np.float32)))
-    return clips
-
-
 class _Sums:
     """Frame-weighted means of the frame metrics and clip means of LSE, per row."""
 
@@ -114,7 +100,7 @@ def evaluate_recipe(dck_workdir: str, wav2lip_workdir: str, expert_workdir: str,
     import jax
     from tqdm.auto import tqdm
 
-    from _dck_common import clip_lse
+    from _dck_common import clip_lse, direction_clips, generator_fn
     from lipjax import metrics
     from lipjax.landmarks.detectors import regressor_landmark_fn
     from lipjax.lipsync.editor import load_face_editor
@@ -123,7 +109,7 @@ def evaluate_recipe(dck_workdir: str, wav2lip_workdir: str, expert_workdir: str,
 
     restored = restore_generator(dck_workdir)
     system = restored.system_class.from_config(restored.config)
-    generate = jax.jit(lambda v, s, m: system.generator.apply(v, s, m, train=False).frame)
+    generate = generator_fn(system)
     editor = load_face_editor(wav2lip_workdir)
     network = SyncNetColorSystem.sync_network(restore_generator(expert_workdir), batch_size=64)
     detect = jax.jit(regressor_landmark_fn(regressor))
@@ -142,7 +128,7 @@ def evaluate_recipe(dck_workdir: str, wav2lip_workdir: str, expert_workdir: str,
         for row, crops in {**predictions, "ground_truth": example["target"]}.items():
             if row != "ground_truth":
                 sums.add_frames(row, frame_metrics(crops, example, detect))
-            for clip, audio in direction_clips(crops, example, record):
+            for clip, audio in direction_clips(crops, example["frame_mask"], record):
                 sums.add_lse(row, clip_lse(network, clip, audio))
         exact = example["frame_mask"]
         sums.add_frames("input_frame", {"lmd_exact": (float(metrics.landmark_distance(
