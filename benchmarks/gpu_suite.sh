@@ -58,7 +58,7 @@ if [[ $tiny == 1 ]]; then
          --set "model.video_decoder_channels=(16, 16, 8, 8, 8)" --set model.duration_channels=32
          --set model.identity_dim=32 --set model.decoder_seed_channels=16
          --set "data.buckets=[(40, 112)]" --set data.batch_size=2)
-  talk=(--model small --size 320x240 --seconds 1 --batch_size 4)
+  talk=(--model small --size 320x240 --seconds 1 --batch_size 4 --repeats 1)
   cache=(--commands lip --small)
 else
   vs=()

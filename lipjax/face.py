@@ -30,6 +30,9 @@ __all__ = [
     "NUM_MOUTH_LANDMARKS",
     "HAAR_FRONTAL_FACE",
     "detect_face_boxes",
+    "largest_face",
+    "check_frames",
+    "to_gray_uint8",
     "smooth_boxes",
     "box_to_pixels",
     "crop_and_resize",
@@ -58,7 +61,7 @@ def _cascade(filename: str) -> cv2.CascadeClassifier:
     return cascade
 
 
-def _check_frames(frames: np.ndarray) -> np.ndarray:
+def check_frames(frames: np.ndarray) -> np.ndarray:
     """Non-empty `[T, H, W, 3]` RGB frames, uint8 or finite float in [0, 1] (a little
     overshoot is clipped; 0..255 floats would be clipped to white and find no face)."""
     frames = np.asarray(frames)
@@ -90,7 +93,7 @@ def _check_detector(scale_factor: float, min_neighbors: int, min_size_fraction: 
         raise InputError(f"stride must be an integer >= 1, got {stride!r}")
 
 
-def _to_gray_uint8(frame: np.ndarray) -> np.ndarray:
+def to_gray_uint8(frame: np.ndarray) -> np.ndarray:
     if frame.dtype != np.uint8:
         frame = np.round(np.clip(frame, 0.0, 1.0) * 255.0).astype(np.uint8)
     return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
@@ -120,25 +123,35 @@ def detect_face_boxes(
       `(boxes, found)`: float32 `[T, 4]` (x0, y0, x1, y1) — zeros where nothing was found — and
       bool `[T]`.
     """
-    frames = _check_frames(frames)
+    frames = check_frames(frames)
     _check_detector(scale_factor, min_neighbors, min_size_fraction, stride)
-    cascade = _cascade(cascade_file)
     num_frames, height, width, _ = frames.shape
     min_side = max(1, int(round(min_size_fraction * min(height, width))))
     boxes = np.zeros((num_frames, 4), np.float32)
     found = np.zeros((num_frames,), bool)
     for t in range(0, num_frames, stride):
-        faces = cascade.detectMultiScale(
-            _to_gray_uint8(frames[t]),
-            scaleFactor=scale_factor,
-            minNeighbors=min_neighbors,
-            minSize=(min_side, min_side),
-        )
-        if len(faces):
-            x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
-            boxes[t] = (x, y, x + w, y + h)
-            found[t] = True
+        box = largest_face(to_gray_uint8(frames[t]), scale_factor=scale_factor,
+                           min_neighbors=min_neighbors, min_side=min_side,
+                           cascade_file=cascade_file)
+        if box is not None:
+            boxes[t], found[t] = box, True
     return boxes, found
+
+
+def largest_face(gray: np.ndarray, *, scale_factor: float, min_neighbors: int, min_side: int,
+                 max_side: int = 0, origin: tuple[int, int] = (0, 0),
+                 cascade_file: str = HAAR_FRONTAL_FACE) -> np.ndarray | None:
+    """The largest Haar face `(x0, y0, x1, y1)` (float32, shifted by `origin` = (x, y)) in a
+    uint8 grayscale image, with sides in [`min_side`, `max_side`] (0: no upper bound); None
+    when there is none. Inputs are not checked: `detect_face_boxes` is the checked entry."""
+    faces = _cascade(cascade_file).detectMultiScale(
+        gray, scaleFactor=scale_factor, minNeighbors=min_neighbors,
+        minSize=(min_side, min_side), maxSize=(max_side, max_side))
+    if not len(faces):
+        return None
+    x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+    x, y = x + origin[0], y + origin[1]
+    return np.asarray((x, y, x + w, y + h), np.float32)
 
 
 def smooth_boxes(boxes: np.ndarray, found: np.ndarray, *, window: int = 5) -> np.ndarray:
@@ -389,11 +402,11 @@ class MouthLandmarker:
         Returns:
           float32 `[T, 20, 2]` (x, y) in frame pixels.
         """
-        frames = _check_frames(frames)
+        frames = check_frames(frames)
         face_boxes = np.asarray(face_boxes, np.float32)
         out = np.zeros((len(frames), len(MOUTH_LANDMARK_INDICES), 2), np.float32)
         for t, (frame, box) in enumerate(zip(frames, face_boxes)):
             x0, y0, x1, y1 = box_to_pixels(box)
-            shape = self._predictor(_to_gray_uint8(frame), self._dlib.rectangle(x0, y0, x1, y1))
+            shape = self._predictor(to_gray_uint8(frame), self._dlib.rectangle(x0, y0, x1, y1))
             out[t] = [(shape.part(i).x, shape.part(i).y) for i in MOUTH_LANDMARK_INDICES]
         return out

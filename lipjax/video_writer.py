@@ -26,7 +26,18 @@ import numpy as np
 from lipjax.errors import InputError, VideoError
 from lipjax.ffmpeg import kill_and_reap, run_ffmpeg, start_ffmpeg
 
-__all__ = ["VideoWriter", "write_video", "frames_to_uint8"]
+__all__ = ["VideoWriter", "write_video", "frames_to_uint8", "X264_PRESETS",
+           "check_preset"]
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                "slower", "veryslow")
+
+
+def check_preset(preset: str) -> None:
+    """InputError unless `preset` is one of x264's speed presets."""
+    if preset not in X264_PRESETS:
+        raise InputError(f"preset must be one of x264's {', '.join(X264_PRESETS)}, got "
+                         f"{preset!r}")
 
 
 def frames_to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -93,6 +104,7 @@ class VideoWriter:
             raise VideoError(f"cannot write {str(self.path)!r}: it is a folder")
         if audio is not None and audio_source is not None:
             raise InputError("give audio or audio_source, not both")
+        check_preset(preset)
         self.fps, self.crf, self.preset, self.audio_bitrate = float(fps), crf, preset, \
             audio_bitrate
         self._audio = None if audio is None else _check_audio(audio, sample_rate)

@@ -596,6 +596,11 @@ API_CASES = [
         InputError, "face_boxes takes FaceBoxOptions or a mapping of its fields", EDITOR),
     Api("talk-batch-size-a-bool", lambda e, m: _talk(e, m, batch_size=True),
         InputError, r"batch_size must be an integer in 1\.\.1024", EDITOR),
+    Api("talk-unknown-x264-preset", lambda e, m: _talk(e, m, preset="quick"),
+        InputError, "preset must be one of x264's ultrafast, .*got 'quick'", EDITOR),
+    Api("talk-full-search-every-zero", lambda e, m: _talk(
+        e, m, face_boxes={"full_search_every": 0}), InputError,
+        "full_search_every must be an integer >= 1, got 0", EDITOR),
     Api("TalkingFaceGenerator-paralip-workdir", lambda e, m: type(m).from_checkpoint(
         e.root / "paralip"), ConfigError, "does not train a DCK talking-face generator", EDITOR),
     # media

@@ -20,6 +20,8 @@ import argparse
 import sys
 import warnings
 
+from lipjax.video_writer import X264_PRESETS
+
 __all__ = ["register_talk", "EXIT_MISSING_FACES"]
 
 EXIT_MISSING_FACES = 3  # the video was written, but some frames had no detected face
@@ -34,6 +36,8 @@ def _face_box_changes(args: argparse.Namespace) -> dict:
         changes["fixed_box"] = tuple(args.box)
     if args.nosmooth:
         changes["smooth"] = False
+    if args.whole_frame_search:
+        changes["local_search"] = False
     return changes
 
 
@@ -46,7 +50,7 @@ def _talk(args: argparse.Namespace) -> int:
         report = talk(args.checkpoint, args.video, args.audio, args.out,
                       batch_size=args.batch_size, progress=not args.no_progress,
                       face_boxes=_face_box_changes(args), fps=args.fps,
-                      resize_factor=args.resize_factor,
+                      resize_factor=args.resize_factor, preset=args.preset,
                       missing_faces="pass" if args.allow_missing_faces else "report")
     print(report.summary())
     if report.frames_without_face and not args.allow_missing_faces:
@@ -80,6 +84,12 @@ def register_talk(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--box", type=int, nargs=4, metavar=("Y1", "Y2", "X1", "X2"),
                         default=None, help="a fixed face box for every frame (no detection)")
     parser.add_argument("--nosmooth", action="store_true", help="do not smooth boxes over time")
+    parser.add_argument("--whole_frame_search", action="store_true",
+                        help="search every whole frame for the face (slower); by default a "
+                             "frame is searched near the previous frame's face")
+    parser.add_argument("--preset", default="medium", choices=X264_PRESETS,
+                        help="x264 speed preset of the output (default: medium; veryfast "
+                             "encodes about twice as fast, a little less faithfully)")
     parser.add_argument("--resize_factor", type=int, default=1,
                         help="downscale the frames by this factor first (default 1)")
     parser.add_argument("--fps", type=float, default=25.0,

@@ -173,8 +173,10 @@ class FaceVideo:
                              f"{frame.shape[1]}x{frame.shape[0]} frame")
         return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
 
-    def chunks(self, size: int = 32, *, limit: int | None = None) -> Iterator[np.ndarray]:
-        """Frames in order, `size` at a time (uint8 RGB `[n, H, W, 3]`), at most `limit`."""
+    def chunks(self, size: int = 32, *, limit: int | None = None,
+               start: int = 0) -> Iterator[np.ndarray]:
+        """Frames `start ..` in order, `size` at a time (uint8 RGB `[n, H, W, 3]`), up to frame
+        `limit` (exclusive)."""
         if self.still:
             yield self._image[None]
             return
@@ -183,8 +185,10 @@ class FaceVideo:
         for frame in iter_frames(self.path):
             if limit is not None and count >= limit:
                 break
-            buffer.append(self._resize(frame))
             count += 1
+            if count <= start:
+                continue
+            buffer.append(self._resize(frame))
             if len(buffer) == size:
                 yield np.stack(buffer)
                 buffer = []

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
-__all__ = ["run_stages", "Stopped", "wait_until"]
+__all__ = ["run_stages", "Stopped", "wait_until", "Handoff"]
 
 _END = object()
 _POLL_S = 0.05  # how often a waiting thread looks at the stop event
@@ -41,6 +41,77 @@ def wait_until(condition: threading.Condition, ready: Callable[[], bool],
         condition.wait(_POLL_S)
 
 
+def _put(channel: queue.Queue, item: Any, stop: threading.Event) -> None:
+    while True:
+        if stop.is_set():
+            raise Stopped
+        try:
+            channel.put(item, timeout=_POLL_S)
+            return
+        except queue.Full:
+            continue
+
+
+def _get(channel: queue.Queue, stop: threading.Event) -> Any:
+    while True:
+        if stop.is_set():
+            raise Stopped
+        try:
+            return channel.get(timeout=_POLL_S)
+        except queue.Empty:
+            continue
+
+
+class Handoff:
+    """Items passed from one thread to another through a bounded queue: `offer` each, then
+    `close` (or `abandon`); the receiver iterates. Both sides raise `Stopped` once `stop` is
+    set."""
+
+    def __init__(self, stop: threading.Event, depth: int = 1):
+        self._channel: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = stop
+        self.complete = True  # False once the sender has abandoned the handoff
+
+    def offer(self, item: Any, give_up: Callable[[], bool], patience: int = 4) -> bool:
+        """Waits for room and hands `item` on (True), unless `give_up()` holds at `patience`
+        checks in a row (one per `_POLL_S`) while the queue is full (False, not handed on):
+        the sender's way out when the receiver waits for something only the sender can make."""
+        strikes = 0
+        while True:
+            if self._stop.is_set():
+                raise Stopped
+            try:
+                self._channel.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                strikes = strikes + 1 if give_up() else 0
+                if strikes >= patience:
+                    return False
+
+    def close(self) -> None:
+        """No more items (waits for room for the end mark)."""
+        _put(self._channel, _END, self._stop)
+
+    def abandon(self) -> None:
+        """No more items, without waiting: the receiver gets those already handed on, then
+        stops, with `complete` False."""
+        self.complete = False
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            if self._stop.is_set():
+                raise Stopped
+            try:
+                item = self._channel.get(timeout=_POLL_S)
+            except queue.Empty:
+                if not self.complete:
+                    return
+                continue
+            if item is _END:
+                return
+            yield item
+
+
 class _Run:
     """The shared state of one `run_stages` call."""
 
@@ -56,23 +127,10 @@ class _Run:
         self.stop.set()
 
     def put(self, channel: queue.Queue, item: Any) -> None:
-        while True:
-            if self.stop.is_set():
-                raise Stopped
-            try:
-                channel.put(item, timeout=_POLL_S)
-                return
-            except queue.Full:
-                continue
+        _put(channel, item, self.stop)
 
     def get(self, channel: queue.Queue) -> Any:
-        while True:
-            if self.stop.is_set():
-                raise Stopped
-            try:
-                return channel.get(timeout=_POLL_S)
-            except queue.Empty:
-                continue
+        return _get(channel, self.stop)
 
     def thread(self, name: str, body: Callable[[], None]) -> threading.Thread:
         def guarded() -> None:

@@ -1,7 +1,8 @@
 """`talk`'s two passes over the video, run at once as a pipeline of threads.
 
     find faces:  decode -> detect ------------------------------> FaceTrack (boxes final by t)
-    edit:        decode -> [wait for boxes] crop -> generate -> paste back -> encode (FFmpeg)
+                              |  (the decoded frames, handed on)
+    edit:                     +-> [wait for boxes] crop -> generate -> paste back -> encode
 
 Every arrow is a bounded queue (`lipjax.lipsync.stages.run_stages`), so at most a few batches of
 frames are in memory whatever the video's length, and the pipeline runs at the pace of its
@@ -20,18 +21,18 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from lipjax.errors import NoFaceError
-from lipjax.face import crop_and_resize, detect_face_boxes
+from lipjax.face import crop_and_resize
 from lipjax.lipsync.composite import blend_back, paste_feathered
 from lipjax.lipsync.editor import FaceEditor
-from lipjax.lipsync.faces import FaceBoxOptions
+from lipjax.lipsync.faces import FaceBoxOptions, FaceSearch
 from lipjax.lipsync.source import FaceVideo, ping_pong_indices
-from lipjax.lipsync.stages import run_stages
+from lipjax.lipsync.stages import Handoff, run_stages
 from lipjax.lipsync.tracking import FaceTrack
 
 __all__ = ["Batch", "StreamResult", "stream_talk", "crop_faces", "paste_faces", "listed"]
@@ -103,27 +104,50 @@ def _refuse_faceless(num_out: int, _boxes: np.ndarray, detected: np.ndarray) -> 
 
 
 def _find_faces(video: FaceVideo, track: FaceTrack, num_out: int, *, error_on_missing: bool,
-                progress: bool, stop: threading.Event) -> None:
-    """Pass 1 (a background task): detections of the first `num_out` source frames."""
+                progress: bool, stop: threading.Event, handoff: Handoff | None,
+                chunk_size: int) -> None:
+    """Pass 1 (a background task): detections of the first `num_out` source frames, each
+    chunk then handed to the editing pass (`handoff`) so that it need not decode it again."""
     options = track.options
+    search = FaceSearch(options)
+    handing_on = handoff is not None
     with tqdm(total=num_out, desc="talk: faces", unit="frame", disable=not progress) as bar:
-        for chunk in video.chunks(limit=num_out):
+        for chunk in video.chunks(size=chunk_size, limit=num_out):
             if stop.is_set():
                 return
             if options.fixed_box is not None:
                 track.extend_fixed(len(chunk))
             else:
-                track.extend(*detect_face_boxes(chunk, min_neighbors=options.min_neighbors,
-                                                min_size_fraction=options.min_size_fraction))
+                track.extend(*search.search(chunk))
             bar.update(len(chunk))
+            # Editing waiting for boxes while the handoff is full means it needs detections
+            # further ahead than the queue holds (a long stretch without a face, a wide smoothing
+            # window): from here on editing decodes the frames itself.
+            if handing_on and not handoff.offer(chunk, give_up=lambda: track.waiting):
+                handoff.abandon()
+                handing_on = False
     track.finish(functools.partial(_refuse_faceless, num_out) if error_on_missing else None)
+    if handing_on:
+        handoff.close()
 
 
-def _output_batches(video: FaceVideo, num_out: int, batch_size: int) -> Iterator[Batch]:
-    """Pass 2's frames in output order: the video as decoded, then, if it was shorter than
-    the output, the ping-pong continuation from a memory-mapped cache."""
+def _frames_for_editing(video: FaceVideo, handoff: Handoff, num_out: int,
+                        chunk_size: int) -> Iterator[np.ndarray]:
+    """The chunks detection handed on, then, if it stopped handing them on, the rest decoded."""
+    handed = 0
+    for chunk in handoff:
+        handed += len(chunk)
+        yield chunk
+    if not handoff.complete:
+        yield from video.chunks(size=chunk_size, limit=num_out, start=handed)
+
+
+def _output_batches(video: FaceVideo, num_out: int, batch_size: int,
+                    decoded: Iterable[np.ndarray]) -> Iterator[Batch]:
+    """Pass 2's frames in output order: the video's frames as `decoded` gives them, then, if it
+    was shorter than the output, the ping-pong continuation from a memory-mapped cache."""
     begin, pending = 0, np.zeros((0,), np.uint8)
-    for chunk in video.chunks(size=batch_size, limit=num_out):
+    for chunk in decoded:
         pending = chunk if len(pending) == 0 else np.concatenate([pending, chunk])
         while len(pending) >= batch_size or (len(pending) and begin + len(pending) == num_out):
             n = min(batch_size, len(pending))
@@ -150,9 +174,15 @@ def stream_talk(editor: FaceEditor, video: FaceVideo, writer: Any, mel: np.ndarr
     seconds = [0.0]
     stop = threading.Event()  # set by run_stages when any step fails
 
+    # Frames decoded for detection are handed on to editing, except when every frame must be
+    # searched before anything is edited ("error"): then editing decodes them a second time.
+    handoff = None if error_mode else Handoff(stop)
+    decoded = (video.chunks(size=batch_size, limit=num_out) if handoff is None else
+               _frames_for_editing(video, handoff, num_out, batch_size))
+
     def find(run_stop: threading.Event) -> None:
         _find_faces(video, track, num_out, error_on_missing=error_mode, progress=progress,
-                    stop=run_stop)
+                    stop=run_stop, handoff=handoff, chunk_size=batch_size)
 
     def generate(batch: Batch) -> Batch:
         # "error": nothing is edited before every frame was searched (and checked).
@@ -172,7 +202,7 @@ def stream_talk(editor: FaceEditor, video: FaceVideo, writer: Any, mel: np.ndarr
             writer.write(frames)
             bar.update(len(frames))
 
-        run_stages(_output_batches(video, num_out, batch_size), [generate, paste], write,
+        run_stages(_output_batches(video, num_out, batch_size, decoded), [generate, paste], write,
                    background=[find], stop=stop)
     boxes, detected = track.wait_for(threading.Event())  # detection has finished
     index = ping_pong_indices(len(detected), num_out)

@@ -61,10 +61,16 @@ class FaceTrack:
         self._boxes = np.zeros((0, 4), np.float32)
         self._done = False
         self._condition = threading.Condition()
+        self._waiting = 0
 
     @property
     def done(self) -> bool:
         return self._done
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a consumer is waiting in `wait_for` for boxes that are not final yet."""
+        return self._waiting > 0
 
     def extend(self, raw: np.ndarray, found: np.ndarray) -> None:
         """Detections of the next frames: raw boxes `[n, 4]`, found `[n]`."""
@@ -112,8 +118,12 @@ class FaceTrack:
         """`(boxes [n, 4], detected [n])` of the first `upto` frames (all frames: None) once
         they are final; raises `lipjax.lipsync.stages.Stopped` if `stop` is set first."""
         with self._condition:
-            wait_until(self._condition,
-                       lambda: self._done or (upto is not None and self._final >= upto), stop)
+            self._waiting += 1
+            try:
+                wait_until(self._condition,
+                           lambda: self._done or (upto is not None and self._final >= upto), stop)
+            finally:
+                self._waiting -= 1
             found = np.concatenate(self._found)
             count = self._final if upto is None else upto
             return self._boxes[:count], found[:count]

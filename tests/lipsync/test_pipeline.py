@@ -24,12 +24,12 @@ from hypothesis import strategies as st
 from lipjax import cli
 from lipjax.data.synthetic.talking_faces import TalkingFacesConfig, generate_pairs
 from lipjax.errors import AudioError, InputError, NoFaceError, VideoError
-from lipjax.face import box_to_pixels, crop_and_resize, detect_face_boxes
+from lipjax.face import box_to_pixels, crop_and_resize
 from lipjax.nn.audio_encoder import ConvBlockSpec
 from lipjax.dck.model import DCKConfig, DCKGenerator
 from lipjax.dck.generator import TalkingFaceGenerator
 from lipjax.dck.generator import DCK_FACE_BOXES
-from lipjax.lipsync.faces import FaceBoxOptions, track_faces
+from lipjax.lipsync.faces import FaceBoxOptions, FaceSearch, track_faces
 from lipjax.lipsync.pipeline import (MissingFacesWarning, lip_sync, output_frame_count,
                                      ping_pong_indices, talk)
 from lipjax.video import probe, read_video, write_video
@@ -233,7 +233,7 @@ def test_talk_writes_the_audio_length_with_audio_and_untouched_background(genera
     source, _ = read_video(files["video"])
     output, _ = read_video(out_path)
     index = ping_pong_indices(len(source), expected_frames)
-    _, found = detect_face_boxes(source)  # the same detector, run independently
+    _, found = FaceSearch(DCK_FACE_BOXES).search(source)  # the same detector, run independently
     assert not found[list(files["blank"])].any()
     assert report.frames_without_face == int((~found[index]).sum()) >= 2
     assert report.faceless_source_frames == tuple(np.flatnonzero(~found[:len(source)]))
@@ -294,6 +294,43 @@ def test_the_threaded_stream_writes_the_frames_of_the_sequential_pipeline(genera
     np.testing.assert_array_equal(result.index, index)
     np.testing.assert_allclose(result.boxes, boxes, atol=1e-4)
     assert generator.traces == traces  # the batch size was compiled by lip_sync already
+
+
+@pytest.mark.parametrize("gap", [0, 28])
+def test_editing_decodes_again_only_when_detection_must_run_far_ahead(generator, files, pair,
+                                                                      tmp_path, gap):
+    """Detection hands its decoded frames on to editing. A stretch of `gap` faceless frames
+    longer than that queue holds makes editing wait for the next detection: detection then
+    stops handing frames on and editing decodes the rest itself, with `lip_sync`'s frames."""
+    from lipjax.lipsync.source import FaceVideo
+    from lipjax.lipsync.stream import stream_talk
+
+    frames = pair["frames_a"]
+    source = np.concatenate([frames[:4], np.full((gap,) + frames.shape[1:], 128, np.uint8),
+                             frames[4:12]])
+    write_video(tmp_path / "gap.mp4", source, FPS)
+    source, _ = read_video(tmp_path / "gap.mp4")
+    num_out = len(source)
+    options = FaceBoxOptions(padding=(0, 0, 0, 0.1))
+    mel = np.random.default_rng(4).uniform(-4, 4, (num_out, 80, 16)).astype(np.float32)
+    boxes, detected = track_faces(source, options)
+    assert not detected[4:4 + gap].any() and detected[:4].any()
+    want, _ = lip_sync(generator, source, mel, boxes, detected,
+                       frame_index=np.arange(num_out), batch_size=4)
+    written, starts = _Frames(), []
+    with FaceVideo(tmp_path / "gap.mp4") as video:
+        chunks = video.chunks
+
+        def recorded(*args, start=0, **kwargs):
+            if kwargs.get("size") != 1:  # not `frame_size`'s look at the first frame
+                starts.append(start)
+            return chunks(*args, start=start, **kwargs)
+
+        video.chunks = recorded
+        stream_talk(generator, video, written, mel, options=options, num_out=num_out,
+                    batch_size=4, missing_faces="pass", progress=False)
+    np.testing.assert_array_equal(np.concatenate(written.chunks), want)
+    assert starts[0] == 0 and (len(starts) == 1) == (gap == 0), starts  # one decode, or two
 
 
 def test_talk_truncates_a_video_longer_than_the_audio(generator, files, pair):

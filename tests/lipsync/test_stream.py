@@ -151,3 +151,29 @@ def test_no_face_at_all_and_empty_boxes_raise_at_finish():
                       width=100)
     with pytest.raises(InputError, match="leave no face box"):
         track.extend(np.float32([[10, 10, 50, 50]] * 3), np.ones(3, bool))
+
+
+def test_a_handoff_gives_up_only_while_full_and_asked_to_and_abandoning_keeps_what_was_handed():
+    from lipjax.lipsync.stages import Handoff
+
+    stop = threading.Event()
+    handoff = Handoff(stop, depth=2)
+    assert handoff.offer("a", give_up=lambda: True) and handoff.offer("b", give_up=lambda: True)
+    asked = []
+    assert not handoff.offer("c", give_up=lambda: asked.append(1) or True)  # full: gives up
+    assert len(asked) == 4  # after `patience` checks in a row
+    handoff.abandon()
+    assert list(handoff) == ["a", "b"] and not handoff.complete
+
+    handoff = Handoff(stop, depth=1)
+    handoff.offer("a", give_up=lambda: False)
+    taker = threading.Timer(0.3, lambda: received.extend(handoff))
+    received = []
+    taker.start()
+    assert handoff.offer("b", give_up=lambda: False)  # waits for room instead of giving up
+    handoff.close()
+    taker.join()
+    assert received == ["a", "b"] and handoff.complete
+    stop.set()
+    with pytest.raises(Stopped):
+        handoff.offer("c", give_up=lambda: False)
