@@ -48,7 +48,7 @@ from jax.typing import ArrayLike
 
 from lipjax.errors import ConfigError, InputError
 from lipjax.nn.audio_encoder import WAV2LIP_AUDIO_BLOCKS, AudioEncoder, ConvBlockSpec
-from lipjax.nn.conv import SameConvTranspose
+from lipjax.nn.conv import ConvParams, SameConvTranspose, conv_heads
 from lipjax.nn.discriminators import DCKDiscriminator, DCKDiscriminatorConfig
 from lipjax.ops.dynamic_conv import DYNAMIC_CONV_METHODS, dynamic_conv
 
@@ -346,12 +346,12 @@ class DCKUNet(nn.Module):
             x = nn.relu(norm(f"up_{i}_norm")(x))
             x = jnp.concatenate([x, skips.pop()], axis=-1)
 
-        head = (cfg.head_kernel_size, cfg.head_kernel_size)
-        motion_logits = nn.Conv(3, head, padding="SAME", name="motion_head")(x)
-        if not cfg.use_blending:  # the "without blending" ablation has no mask
-            return None, motion_logits
-        alpha_logits = nn.Conv(1, head, padding="SAME", name="alpha_head")(x)
-        return alpha_logits, motion_logits
+        # Both heads in one convolution (one read of the 256x256 map; nn.Conv's parameters).
+        heads = [ConvParams(3, cfg.head_kernel_size, name="motion_head")(x.shape[-1])]
+        if cfg.use_blending:  # the "without blending" ablation has no mask
+            heads.append(ConvParams(1, cfg.head_kernel_size, name="alpha_head")(x.shape[-1]))
+        logits = conv_heads(x, heads)
+        return (logits[1] if cfg.use_blending else None), logits[0]
 
 
 class DCKGenerator(nn.Module):

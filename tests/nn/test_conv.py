@@ -1,5 +1,6 @@
 """Tests for lipjax.nn.conv against NumPy implementations of PyTorch's conv semantics."""
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from lipjax.nn import conv
+from lipjax.nn.conv import ConvParams, conv_heads
 
 
 def np_conv2d(x, kernel, bias, stride, pad):
@@ -127,3 +129,59 @@ def test_unknown_activation_is_rejected():
     module = conv.ConvNormAct(2, activation="swish")
     with pytest.raises(ValueError, match="unknown activation"):
         module.init(jax.random.key(0), jnp.zeros((1, 4, 4, 1)), train=False)
+
+
+class _SeparateHeads(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return (nn.Conv(3, (3, 3), padding="SAME", name="motion")(x),
+                nn.Conv(1, (3, 3), padding="SAME", name="alpha")(x))
+
+
+class _FusedHeads(nn.Module):
+    method: str = "auto"
+
+    @nn.compact
+    def __call__(self, x):
+        heads = [ConvParams(3, 3, name="motion")(x.shape[-1]),
+                 ConvParams(1, 3, name="alpha")(x.shape[-1])]
+        return conv_heads(x, heads, method=self.method)
+
+
+@pytest.mark.parametrize("method", ["conv", "matmul"])
+def test_conv_heads_have_nn_conv_parameters_and_give_each_heads_output(rng, method):
+    x = rng.standard_normal((2, 12, 10, 5)).astype(np.float32)
+    key = jax.random.key(3)
+    separate = _SeparateHeads().init(key, x)
+    fused = _FusedHeads(method).init(key, x)
+    chex.assert_trees_all_equal(separate, fused)  # same tree, same initial values
+    params = jax.tree.map(lambda p: p + rng.standard_normal(p.shape).astype(np.float32), fused)
+    got = jax.jit(_FusedHeads(method).apply)(params, x)
+    want = _SeparateHeads().apply(params, x)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+    # and against a brute-force "SAME" correlation of the motion head
+    kernel, bias = params["params"]["motion"]["kernel"], params["params"]["motion"]["bias"]
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    brute = np.zeros((2, 12, 10, 3), np.float32) + np.asarray(bias)
+    for dy in range(3):
+        for dx in range(3):
+            brute += padded[:, dy:dy + 12, dx:dx + 10] @ np.asarray(kernel[dy, dx])
+    np.testing.assert_allclose(got[0], brute, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_heads_rejects_an_unknown_method(rng):
+    x = np.zeros((1, 4, 4, 2), np.float32)
+    with pytest.raises(ValueError, match="method must be 'auto', 'conv' or 'matmul'"):
+        conv_heads(x, [(np.zeros((3, 3, 2, 1), np.float32), np.zeros(1, np.float32))],
+                   method="fft")
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_conv_heads_matmul_form_equals_the_convolution_for_other_kernel_sizes(rng, k):
+    x = rng.standard_normal((2, 9, 7, 4)).astype(np.float32)
+    heads = [(rng.standard_normal((k, k, 4, f)).astype(np.float32),
+              rng.standard_normal(f).astype(np.float32)) for f in (2, 1)]
+    for got, want in zip(conv_heads(x, heads, method="matmul"),
+                         conv_heads(x, heads, method="conv"), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
