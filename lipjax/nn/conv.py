@@ -232,8 +232,8 @@ def conv_heads(x: ArrayLike, heads: Sequence[tuple[jax.Array, jax.Array]], *,
     reading of the map, not its few multiplications, so the heads share one pass:
     `method="matmul"` multiplies every pixel by all k*k*sum(F_i) kernel taps at once (one GEMM
     over the C channels) and adds the k*k shifted tap maps; `"conv"` is one convolution with
-    the kernels concatenated. `"auto"`: matmul on the CPU (3.3x faster than two separate
-    convolutions at DCK's sizes, `benchmarks/vs_pytorch.py`), conv elsewhere. Both equal each
+    the kernels concatenated. `"auto"`: matmul on the CPU (about 3x faster than two separate
+    convolutions at DCK's sizes, `benchmarks/conv_heads.py`), conv elsewhere. Both equal each
     head applied on its own, up to float rounding.
     """
     x = jnp.asarray(x)
