@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 HAAR_FRONTAL_FACE = "haarcascade_frontalface_default.xml"
+HAAR_SCALE_FACTOR = 1.1  # image-pyramid step of every Haar search here
 # dlib's 68-point model: 48-59 outer lip contour, 60-67 inner lip contour.
 MOUTH_LANDMARK_INDICES = tuple(range(48, 68))
 NUM_MOUTH_LANDMARKS = len(MOUTH_LANDMARK_INDICES)
@@ -102,7 +103,7 @@ def to_gray_uint8(frame: np.ndarray) -> np.ndarray:
 def detect_face_boxes(
     frames: np.ndarray,
     *,
-    scale_factor: float = 1.1,
+    scale_factor: float = HAAR_SCALE_FACTOR,
     min_neighbors: int = 5,
     min_size_fraction: float = 0.1,
     stride: int = 1,
@@ -138,8 +139,8 @@ def detect_face_boxes(
     return boxes, found
 
 
-def largest_face(gray: np.ndarray, *, scale_factor: float, min_neighbors: int, min_side: int,
-                 max_side: int = 0, origin: tuple[int, int] = (0, 0),
+def largest_face(gray: np.ndarray, *, min_neighbors: int, min_side: int, max_side: int = 0,
+                 scale_factor: float = HAAR_SCALE_FACTOR, origin: tuple[int, int] = (0, 0),
                  cascade_file: str = HAAR_FRONTAL_FACE) -> np.ndarray | None:
     """The largest Haar face `(x0, y0, x1, y1)` (float32, shifted by `origin` = (x, y)) in a
     uint8 grayscale image, with sides in [`min_side`, `max_side`] (0: no upper bound); None

@@ -36,8 +36,8 @@ from tqdm.auto import tqdm
 from lipjax.errors import InputError
 from lipjax.face import check_frames, detect_face_boxes, largest_face, smooth_boxes, to_gray_uint8
 
-__all__ = ["FaceBoxOptions", "FaceSearch", "track_faces", "detect_raw_boxes", "shape_boxes", "fixed_boxes",
-           "pad_boxes", "add_pixel_pads", "forward_smooth"]
+__all__ = ["FaceBoxOptions", "FaceSearch", "track_faces", "detect_raw_boxes", "shape_boxes",
+           "fixed_boxes", "pad_boxes", "add_pixel_pads", "forward_smooth"]
 
 Smoothing = Literal["centred", "forward"]
 
@@ -151,7 +151,7 @@ class FaceSearch:
         x1 = int(min(width, np.ceil(box[2] + self.MARGIN * side)))
         y1 = int(min(height, np.ceil(box[3] + self.MARGIN * side)))
         floor = max(1, int(round(self.options.min_size_fraction * min(height, width))))
-        return largest_face(to_gray_uint8(frame[y0:y1, x0:x1]), scale_factor=1.1,  # as detect_face_boxes
+        return largest_face(to_gray_uint8(frame[y0:y1, x0:x1]),
                             min_neighbors=self.options.min_neighbors,
                             min_side=max(floor, int(side / self.SIZE_RANGE)),
                             max_side=int(np.ceil(side * self.SIZE_RANGE)), origin=(x0, y0))
