@@ -12,11 +12,13 @@ batch when `--paper_batch` says so (stated in the JSON). Wav2Lip's frozen expert
 `SyncNetColor` workdir made for the run.
 
 Outside the step (synthetic configs, whose corpora `data_cache/` holds or builds): the real
-`Pipeline` (prefetch as configured) feeds the same step in a loop shaped like
-`lipjax.training.loop` (dispatch the step, fetch the next batch while it runs, block every
-step), after one untimed step on a pipeline batch (`loop_first_step_s`: its shapes or dtypes
-may differ from `example_batch`'s and compile the step again); `outside_fraction = 1 - steps * step_time / loop_time` is the share of the loop the
-input pipeline and host work add, and the pipeline's own examples/s is measured alone.
+`Pipeline` (prefetch and reader threads as the training loop sets them) feeds the same step in
+a loop shaped like `lipjax.training.loop` (dispatch the step, fetch the next batch while it
+runs, block every step), after one untimed step on a pipeline batch of each bucket (`loop_first_step_s`: its
+shapes or dtypes may differ from `example_batch`'s and compile the step again);
+`outside_fraction = 1 - step_time / loop_time` is the share of the loop the input pipeline and
+host work add. The pipeline's own examples/s is measured alone, with those reader threads and
+with one.
 """
 
 from __future__ import annotations
@@ -76,8 +78,10 @@ def _step(config):
     bucket = config_buckets(config)[0]
     batch = system.example_batch(bucket, int(config.data.batch_size))
     state, _ = init_state(system, config, batch, make_rng(config))
-    # shard_map on one device: what the loop runs, and jit-able for the cost analysis
-    dp = DataParallel("shard_map", devices=jax.devices()[:1], max_traces=2)
+    # shard_map on one device: what the loop runs, and jit-able for the cost analysis. One
+    # trace for example_batch, one per bucket for the pipeline's batches (more keys).
+    dp = DataParallel("shard_map", devices=jax.devices()[:1],
+                      max_traces=1 + len(config_buckets(config)))
     step = dp.wrap(steps.train_step, static_kwargs={"system": system})
     return system, dp, step, dp.replicate(state), dp.shard(batch)
 
@@ -109,22 +113,46 @@ def measure_step(config, steps: int, peak_rate_fn) -> dict:
 
 
 def measure_loop(config, built, steps: int) -> dict:
-    """The step fed by the real input pipeline (synthetic corpora only)."""
+    """The step fed by the real input pipeline (synthetic corpora only), with the reader
+    threads the training loop uses (`data.workers`, default `default_workers()`); the
+    pipeline alone is timed with those threads and with one."""
     from lipjax.data.builders import load_source
-    from lipjax.data.pipeline import Pipeline
+    from lipjax.data.pipeline import Pipeline, default_workers
     from lipjax.training.evaluation import config_buckets
 
     system, dp, step, state, rng = built
-    pipeline = Pipeline(load_source(config.data, config.data.train_split),
-                        batch_size=int(config.data.batch_size), buckets=config_buckets(config),
-                        example_fn=system.example_fn, length_fn=system.length_fn,
-                        training=True, seed=0, prefetch=config.data.get("prefetch", 2))
-    try:
-        batch = next(pipeline)
-        start = time.perf_counter()  # one untimed step: the pipeline's batch may trace anew
-        state, metrics = step(state, dp.shard(batch), rng)
-        jax.block_until_ready(metrics)
-        warmup_s = time.perf_counter() - start
+    source = load_source(config.data, config.data.train_split)
+    workers = config.data.get("workers") or default_workers()
+
+    def pipeline_with(count: int) -> Pipeline:
+        return Pipeline(source, batch_size=int(config.data.batch_size),
+                        buckets=config_buckets(config), example_fn=system.example_fn,
+                        length_fn=system.length_fn, training=True, seed=0,
+                        prefetch=config.data.get("prefetch", 2), workers=count)
+
+    def alone(pipeline: Pipeline) -> float:
+        next(pipeline)
+        start = time.perf_counter()
+        for _ in range(steps):
+            next(pipeline)
+        return int(config.data.batch_size) * steps / (time.perf_counter() - start)
+
+    with pipeline_with(workers) as pipeline:
+        # Untimed steps until a batch of every bucket has been stepped (a pipeline batch
+        # traces anew; a bucket is known by its batch's shapes).
+        layouts, warmup_s = set(), 0.0
+        for _ in range(64):
+            batch = next(pipeline)
+            layout = tuple(sorted((key, value.shape) for key, value in batch.items()))
+            if layout in layouts:
+                continue
+            layouts.add(layout)
+            start = time.perf_counter()
+            state, metrics = step(state, dp.shard(batch), rng)
+            jax.block_until_ready(metrics)
+            warmup_s = max(warmup_s, time.perf_counter() - start)
+            if len(layouts) == len(pipeline.buckets):
+                break
         batch = next(pipeline)
         start = time.perf_counter()
         for _ in range(steps):
@@ -132,15 +160,12 @@ def measure_loop(config, built, steps: int) -> dict:
             batch = next(pipeline)          # while the step runs, as the loop does
             jax.block_until_ready(metrics)
         loop_s = (time.perf_counter() - start) / steps
-        start = time.perf_counter()
-        for _ in range(steps):
-            next(pipeline)
-        data_s = (time.perf_counter() - start) / steps
-    finally:
-        pipeline.close()
-    return {"loop_step_s": loop_s, "loop_first_step_s": warmup_s,
-            "pipeline_alone_examples_per_s":
-            int(config.data.batch_size) / max(data_s, 1e-9)}
+        alone_workers = alone(pipeline)
+    with pipeline_with(1) as pipeline:
+        alone_one = alone(pipeline)
+    return {"loop_step_s": loop_s, "loop_first_step_s": warmup_s, "workers": workers,
+            "pipeline_alone_examples_per_s": alone_workers,
+            "pipeline_alone_one_worker_examples_per_s": alone_one}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -324,6 +324,8 @@ TRAIN_CASES = [
     Cli("learning-rate-nan", TRAIN + " --set optim.generator.learning_rate=nan",
         r"learning_rate' must be a finite number in \(0, 1\]"),
     Cli("unknown-section", TRAIN + " --set nope.x=1", "no section 'nope'"),
+    Cli("workers-zero", TRAIN + " --set data.workers=0", "'data.workers' must be an integer "
+        ">= 1 or None"),
     Cli("system-not-importable", TRAIN + " --set system=nope.Nope", "not an importable class"),
     Cli("workdir-is-a-file", "train --config " + SYNTHETIC + " --workdir {root}/notes.txt",
         "--workdir .* is a file, not a folder"),

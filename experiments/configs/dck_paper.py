@@ -45,6 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.batch_size = 8                 # pairs per step (x 2 directions x F frames)
     c.data.eval_batch_size = 8
     c.data.prefetch = 2
+    c.data.workers = None                 # reader threads; None: 1 on CPU, else CPUs (<= 4)
     c.data.mel = {}                       # lipjax.audio.MelConfig overrides (Wav2Lip's values)
     c.data.mel_window = 16                # mel frames per video frame (0.2 s)
     c.data.center_mel_windows = False     # Wav2Lip: the window starts at the frame

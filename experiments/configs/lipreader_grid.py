@@ -37,6 +37,7 @@ def get_config():
     c.data.batch_size = 16
     c.data.eval_batch_size = 16
     c.data.prefetch = 2
+    c.data.workers = None                 # reader threads; None: 1 on CPU, else CPUs (<= 4)
 
     c.model = ml_collections.ConfigDict()  # lipjax.lipreading.LipreaderConfig
     c.model.vocab_size = 29                # the vocabulary's symbols; id 0 is the CTC blank

@@ -45,6 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.batch_size = 8                 # 8 pairs x 2 clips = 16 windows per step
     c.data.eval_batch_size = 8
     c.data.prefetch = 2
+    c.data.workers = None                 # reader threads; None: 1 on CPU, else CPUs (<= 4)
     c.data.mel = {}
     c.data.mouth_margin = 0.25            # mouth-region PSNR box margin
     c.data.mel_cache_size = 256

@@ -43,6 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.batch_size = 8                 # pairs per step (x 2 clips x W windows x 2 labels)
     c.data.eval_batch_size = 8
     c.data.prefetch = 2
+    c.data.workers = None                 # reader threads; None: 1 on CPU, else CPUs (<= 4)
     c.data.mel = {}                       # lipjax.audio.MelConfig overrides (Wav2Lip's values)
     c.data.mel_cache_size = 256           # clips whose mel windows are kept
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import numpy as np
@@ -45,6 +46,7 @@ class Batcher:
         process_index: int,
         process_count: int,
         stats: dict[str, int],
+        workers: int = 1,
     ):
         self._source = source
         self._batch_size = batch_size
@@ -62,6 +64,36 @@ class Batcher:
         self.stats_lock = threading.Lock()
         self._templates: dict[int, dict[str, np.ndarray]] = {}
         self._plan_cache: tuple[int, list[tuple[int, np.ndarray]]] | None = None
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _read_all(self, epoch: int, bucket: int, local: np.ndarray
+                  ) -> list[dict[str, np.ndarray] | None]:
+        """`_transform` of every slot of `local` (None for empty slots), in slot order.
+
+        With `workers > 1` the records are read and transformed in a thread pool: reading a
+        record (zlib, array_record) and the transforms' OpenCV / NumPy work release the GIL, so
+        this scales with cores. Order and per-example randomness do not depend on the pool.
+        """
+        def one(index: int) -> dict[str, np.ndarray] | None:
+            return self._transform(epoch, bucket, index) if index >= 0 else None
+
+        indices = [int(i) for i in local]
+        if self._workers <= 1 or sum(i >= 0 for i in indices) <= 1:
+            return [one(i) for i in indices]
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="lipjax-read")
+            pool = self._pool
+        return list(pool.map(one, indices))
+
+    def close(self) -> None:
+        """Stops the worker threads (a later batch starts new ones)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def epoch_plan(self, epoch: int) -> list[tuple[int, np.ndarray]]:
         """[(bucket, global indices [batch_size * process_count], -1 = empty slot)] of an epoch."""
@@ -120,7 +152,7 @@ class Batcher:
     ) -> dict[str, np.ndarray]:
         start = self._process_index * self._batch_size  # this process's block
         local = global_indices[start : start + self._batch_size]
-        examples = [self._transform(epoch, bucket, int(i)) if i >= 0 else None for i in local]
+        examples = self._read_all(epoch, bucket, local)
         template = next((e for e in examples if e is not None), None)
         if template is None:
             template = self._templates.get(bucket)

@@ -32,6 +32,7 @@ def grid_config() -> ml_collections.ConfigDict:
     c.data.batch_size = 4                 # paper: batch 4
     c.data.eval_batch_size = 4
     c.data.prefetch = 2
+    c.data.workers = None                 # reader threads; None: 1 on CPU, else CPUs (<= 4)
 
     # Generator: the official configuration (35,137,713 parameters at a 32-token vocabulary).
     c.model = ml_collections.ConfigDict()

@@ -142,6 +142,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                 "train.max_consecutive_skipped"):
         _integer(config, key, minimum=1, optional=True)
     _integer(config, "data.prefetch", minimum=0)
+    _integer(config, "data.workers", minimum=1, optional=True)
     _integer(config, "seed", minimum=0)
     parallel = _get(config, "train.parallel")
     if parallel is not _MISSING and parallel not in PARALLEL_KINDS:

@@ -12,7 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lipjax.data.builders import load_source
-from lipjax.data.pipeline import Pipeline
+from lipjax.data.pipeline import Pipeline, default_workers
 from lipjax.files import write_json
 from lipjax.training import steps
 from lipjax.training.parallel import DataParallel
@@ -60,7 +60,8 @@ def evaluate(system: System, variables: Any, source, config: ml_collections.Conf
     pipeline = Pipeline(source, batch_size=config.data.eval_batch_size // jax.process_count(),
                         buckets=config_buckets(config), example_fn=system.example_fn,
                         length_fn=system.length_fn, training=False, num_epochs=1,
-                        seed=config.seed, prefetch=config.data.get("prefetch", 2))
+                        seed=config.seed, prefetch=config.data.get("prefetch", 2),
+                        workers=config.data.get("workers") or default_workers())
     totals: dict[str, np.ndarray] = {}
     total = pipeline.num_batches(0)
     if max_batches:

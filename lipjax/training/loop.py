@@ -32,7 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lipjax.data.builders import load_source
-from lipjax.data.pipeline import Pipeline
+from lipjax.data.pipeline import Pipeline, default_workers
 from lipjax.errors import ConfigError, LipjaxError, TrainingDivergedError
 from lipjax.files import write_json
 from lipjax.training import distributed, steps
@@ -87,7 +87,8 @@ def _prepare(config: ml_collections.ConfigDict, workdir: str) -> _Run:
                                   init_rng)
     pipeline = Pipeline(train_source, batch_size=per_process, buckets=config_buckets(config),
                         example_fn=system.example_fn, length_fn=system.length_fn,
-                        training=True, seed=config.seed, prefetch=config.data.get("prefetch", 2))
+                        training=True, seed=config.seed, prefetch=config.data.get("prefetch", 2),
+                        workers=config.data.get("workers") or default_workers())
     resumed = has_checkpoint(workdir)
     if resumed:
         check_resume(read_config(workdir), config)

@@ -52,7 +52,7 @@ RESUMABLE_FIELDS = (
     "train.num_steps", "train.log_every", "train.eval_every", "train.checkpoint_every",
     "train.checkpoints_to_keep", "train.max_eval_batches", "train.tensorboard",
     "train.parallel", "train.num_devices", "train.max_consecutive_skipped",
-    "data.data_dir", "data.manual_dir", "data.prefetch", "data.eval_batch_size",
+    "data.data_dir", "data.manual_dir", "data.prefetch", "data.workers", "data.eval_batch_size",
     "data.build_if_missing", "evaluation",
     "train.distributed",  # how many processes and which one this is: a launch setting
 )

@@ -404,3 +404,65 @@ def reference_example_any(record: dict, max_tokens: int, max_frames: int) -> dic
     tokens = np.zeros(max_tokens, np.int32)
     tokens[:s] = record["tokens"]
     return {"frames": frames, "tokens": tokens, "num_frames": t}
+
+
+def worker_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("lipjax-read") and t.is_alive()}
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_workers_give_the_same_batches_and_read_in_parallel(training):
+    source = make_source(count=23)
+    kwargs = dict(batch_size=4, buckets=BUCKETS, seed=5, training=training, num_epochs=2,
+                  process_index=0, process_count=1)
+    serial = list(Pipeline(source, **kwargs, prefetch=0))
+    threads_seen: set[str] = set()
+
+    def recording(record, **kw):
+        threads_seen.add(threading.current_thread().name)
+        return lips_example(record, **kw)
+
+    before = worker_threads()
+    pipeline = Pipeline(source, **kwargs, workers=3, example_fn=recording)
+    parallel = list(pipeline)
+    assert_batches_equal(serial, parallel)
+    assert len({n for n in threads_seen if n.startswith("lipjax-read")}) >= 2
+    pipeline.close()
+    assert worker_threads() <= before
+
+
+def test_workers_mask_a_failing_record_and_count_it_once():
+    records = make_source(count=6)
+    source = FlakySource(records, broken_after={2: 1})
+    pipeline = Pipeline(source, batch_size=3, buckets=[(8, 16)], training=False, num_epochs=1,
+                        process_index=0, process_count=1, prefetch=0, workers=3)
+    with pytest.warns(UserWarning, match="record 2"):
+        batches = list(pipeline)
+    flat_index = np.concatenate([b["index"] for b in batches])
+    flat_mask = np.concatenate([b["example_mask"] for b in batches])
+    assert sorted(flat_index[flat_mask]) == [0, 1, 3, 4, 5]
+    assert pipeline.stats["failed_in_transform"] == 1
+    pipeline.close()
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_workers_must_be_a_positive_int(workers):
+    with pytest.raises(ConfigError, match="workers"):
+        Pipeline(make_source(count=4), batch_size=1, buckets=BUCKETS, workers=workers,
+                 process_index=0, process_count=1)
+
+
+def test_default_workers_one_on_the_cpu_else_the_cpus_up_to_the_limit(monkeypatch):
+    import os
+
+    import jax
+
+    from lipjax.data.pipeline import default_workers
+
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    assert default_workers() == 1
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert default_workers() == 4 and default_workers(limit=8) == 8
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert default_workers() == 2
