@@ -17,8 +17,8 @@ a loop shaped like `lipjax.training.loop` (dispatch the step, fetch the next bat
 runs, block every step), after one untimed step on a pipeline batch of each bucket (`loop_first_step_s`: its
 shapes or dtypes may differ from `example_batch`'s and compile the step again);
 `outside_fraction = 1 - step_time / loop_time` is the share of the loop the input pipeline and
-host work add. The pipeline's own examples/s is measured alone, with those reader threads and
-with one.
+host work add. The pipeline's own examples/s is measured alone, with one reader thread and with
+`--readers` (`data.workers`).
 """
 
 from __future__ import annotations
@@ -112,10 +112,10 @@ def measure_step(config, steps: int, peak_rate_fn) -> dict:
     return row, (system, dp, step, state, rng)
 
 
-def measure_loop(config, built, steps: int) -> dict:
+def measure_loop(config, built, steps: int, readers: int) -> dict:
     """The step fed by the real input pipeline (synthetic corpora only), with the reader
     threads the training loop uses (`data.workers`, default `default_workers()`); the
-    pipeline alone is timed with those threads and with one."""
+    pipeline alone is timed with one reader thread and with `readers`."""
     from lipjax.data.builders import load_source
     from lipjax.data.pipeline import Pipeline, default_workers
     from lipjax.training.evaluation import config_buckets
@@ -160,12 +160,13 @@ def measure_loop(config, built, steps: int) -> dict:
             batch = next(pipeline)          # while the step runs, as the loop does
             jax.block_until_ready(metrics)
         loop_s = (time.perf_counter() - start) / steps
-        alone_workers = alone(pipeline)
     with pipeline_with(1) as pipeline:
         alone_one = alone(pipeline)
-    return {"loop_step_s": loop_s, "loop_first_step_s": warmup_s, "workers": workers,
-            "pipeline_alone_examples_per_s": alone_workers,
-            "pipeline_alone_one_worker_examples_per_s": alone_one}
+    with pipeline_with(readers) as pipeline:
+        alone_readers = alone(pipeline)
+    return {"loop_step_s": loop_s, "loop_first_step_s": warmup_s, "loop_workers": workers,
+            "pipeline_alone_examples_per_s": alone_one, "readers": readers,
+            "pipeline_alone_readers_examples_per_s": alone_readers}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -177,6 +178,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--paper_batch", type=int, default=2,
                         help="batch size at the paper sizes (0: the config's own)")
     parser.add_argument("--no_loop", action="store_true", help="skip the input-pipeline loop")
+    parser.add_argument("--readers", type=int, default=0,
+                        help="reader threads for the pipeline-alone comparison (0: the CPUs "
+                        "this process may use, at most 4)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every config run (repeatable)")
     parser.add_argument("--name", default="train_step")
@@ -189,6 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
         best = min(_timed(lambda: jax.block_until_ready(matmul(a))) for _ in range(3))
         return 2 * 2048 ** 3 / best
 
+    readers = args.readers or min(4, describe_machine()["usable_cpu_count"])
     rows = []
     with tempfile.TemporaryDirectory(prefix="lipjax-train-bench-") as tmp:
         for system in args.systems.split(","):
@@ -204,7 +209,7 @@ def main(argv: list[str] | None = None) -> dict:
                 row, built = measure_step(config, args.steps, peak_rate)
                 row.update(system=system, size=size, config=name, load=list(os.getloadavg()))
                 if size == "synthetic" and not args.no_loop:
-                    row.update(measure_loop(config, built, args.steps))
+                    row.update(measure_loop(config, built, args.steps, readers))
                     row["outside_fraction"] = max(0.0, 1 - row["step_s"] / row["loop_step_s"])
                 rows.append(row)
                 print({k: v for k, v in row.items() if not isinstance(v, list)}, flush=True)

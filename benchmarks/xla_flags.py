@@ -29,6 +29,10 @@ SETTINGS = {
     "oneDNN": "--xla_cpu_use_onednn=true",
     "XNNPACK": "--xla_cpu_use_xnnpack=true",
     "fast math": "--xla_cpu_enable_fast_math=true",
+    "oneDNN custom calls": "--xla_cpu_experimental_onednn_custom_call=true",
+    "oneDNN dot fusions": "--xla_cpu_experimental_onednn_fusion_type=dot",
+    "XNNPACK graph fusion": "--xla_cpu_experimental_xnn_graph_fusion_mode="
+                            "XNN_GRAPH_FUSION_MODE_GREEDY",
 }
 
 _CHILD = textwrap.dedent("""

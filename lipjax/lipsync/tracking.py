@@ -12,6 +12,11 @@ enough past t, later detections cannot change it. With D the last detected frame
 
 so frames `t <= D - margin` are final (margin `w//2`, `w - 1` or 0); the rest when detection
 ends. The boxes handed out are exactly those `shape_boxes` gives on the whole video (tested).
+
+Each update reshapes only the frames from a detected frame at or before the first frame it
+finalises, minus what centred smoothing reads behind it. Filled boxes from a detected frame
+on do not depend on earlier frames, so the work per update stays bounded by the frames since
+that detection, not the video's length.
 """
 
 from __future__ import annotations
@@ -53,8 +58,9 @@ class FaceTrack:
         window = options.smoothing_window
         self._margin = 0 if options.fixed_box is not None or not options.smooth else (
             window // 2 if options.smoothing == "centred" else window - 1)
-        self._raw: list[np.ndarray] = []
-        self._found: list[np.ndarray] = []
+        self._behind = window // 2 if options.smooth and options.smoothing == "centred" else 0
+        self._raw = np.zeros((0, 4), np.float32)
+        self._found = np.zeros(0, bool)
         self._count = 0
         self._last_detected = -1
         self._final = 0
@@ -75,8 +81,8 @@ class FaceTrack:
     def extend(self, raw: np.ndarray, found: np.ndarray) -> None:
         """Detections of the next frames: raw boxes `[n, 4]`, found `[n]`."""
         with self._condition:
-            self._raw.append(np.asarray(raw, np.float32))
-            self._found.append(np.asarray(found, bool))
+            self._raw = np.concatenate([self._raw, np.asarray(raw, np.float32)])
+            self._found = np.concatenate([self._found, np.asarray(found, bool)])
             hits = np.flatnonzero(found)
             if len(hits):
                 self._last_detected = self._count + int(hits[-1])
@@ -92,25 +98,29 @@ class FaceTrack:
         InputError (pads leave an empty box) as `shape_boxes` / `check_boxes` do, or what
         `check(boxes, detected)` raises (before any consumer sees the boxes)."""
         with self._condition:
-            if not self._found:
+            if not len(self._found):
                 raise InputError("there are no frames to find faces in")
             self._update(self._count)
             if check is not None:
-                check(self._boxes, np.concatenate(self._found))
+                check(self._boxes, self._found)
             self._done = True
             self._condition.notify_all()
 
     def _update(self, final: int) -> None:
-        """Recomputes the boxes of the first `final` frames (caller holds the lock)."""
+        """Makes the boxes of frames `[self._final, final)` final (caller holds the lock)."""
         if final <= self._final:
             return
-        raw, found = np.concatenate(self._raw), np.concatenate(self._found)
+        first = self._final
         if self.options.fixed_box is not None:
-            boxes = raw
+            boxes = self._raw[first:final]
         else:
-            boxes = shape_boxes(raw, found, self.options, height=self.height, width=self.width)
-        check_boxes(boxes[:final], found[:final], self.options)
-        self._boxes, self._final = boxes[:final], final
+            # From the last detection at or before what smoothing reads (frame 0 if none).
+            hits = np.flatnonzero(self._found[:max(0, first - self._behind) + 1])
+            start = int(hits[-1]) if len(hits) else 0
+            boxes = shape_boxes(self._raw[start:], self._found[start:], self.options,
+                                height=self.height, width=self.width)[first - start:final - start]
+        check_boxes(boxes, self._found[first:final], self.options)
+        self._boxes, self._final = np.concatenate([self._boxes, boxes]), final
         self._condition.notify_all()
 
     def wait_for(self, stop: threading.Event, upto: int | None = None,
@@ -124,6 +134,5 @@ class FaceTrack:
                            lambda: self._done or (upto is not None and self._final >= upto), stop)
             finally:
                 self._waiting -= 1
-            found = np.concatenate(self._found)
             count = self._final if upto is None else upto
-            return self._boxes[:count], found[:count]
+            return self._boxes[:count], self._found[:count]

@@ -142,6 +142,41 @@ def test_boxes_handed_out_early_equal_those_of_the_whole_video(options):
         FaceTrack(options, height=480, width=640).wait_for(stop, 5)
 
 
+@pytest.mark.parametrize("options", [
+    FaceBoxOptions(smoothing="centred", smoothing_window=7),
+    FaceBoxOptions(smoothing="forward", smoothing_window=5),
+])
+def test_each_update_reshapes_only_the_frames_since_a_recent_detection(options, monkeypatch):
+    import lipjax.lipsync.tracking as tracking
+
+    rng = np.random.default_rng(1)
+    count = 1500
+    t = np.arange(count)
+    x, y = 200 + 80 * np.sin(t / 40), 150 + 40 * np.cos(t / 55)  # a face moving to and fro
+    raw = np.stack([x, y, x + 120, y + 140], 1).astype(np.float32)
+    raw += rng.normal(0, 3, raw.shape).astype(np.float32)
+    found = rng.random(count) > 0.3
+    found[700:760] = False  # a long stretch without a face: the work grows only across it
+    lengths = []
+
+    def recording(raw, found, *args, **kwargs):
+        lengths.append(len(found))
+        return shape_boxes(raw, found, *args, **kwargs)
+
+    monkeypatch.setattr(tracking, "shape_boxes", recording)
+    track = FaceTrack(options, height=480, width=640)
+    begin = 0
+    while begin < count:  # chunks of 1..7 frames
+        size = int(rng.integers(1, 8))
+        track.extend(raw[begin:begin + size], found[begin:begin + size])
+        begin += size
+    track.finish()
+    boxes, _ = track.wait_for(threading.Event())
+    np.testing.assert_array_equal(boxes, shape_boxes(raw, found, options, height=480,
+                                                     width=640))
+    assert len(lengths) > 200 and max(lengths) < 120  # not the ~1500 frames of the video
+
+
 def test_no_face_at_all_and_empty_boxes_raise_at_finish():
     track = FaceTrack(FaceBoxOptions(), height=100, width=100)
     track.extend(np.zeros((8, 4), np.float32), np.zeros(8, bool))
