@@ -14,7 +14,8 @@ so frames `t <= D - margin` are final (margin `w//2`, `w - 1` or 0); the rest wh
 ends. The boxes handed out are exactly those `shape_boxes` gives on the whole video (tested).
 
 Each update reshapes only the frames from a detected frame at or before the first frame it
-finalises, minus what centred smoothing reads behind it. Filled boxes from a detected frame
+finalises, minus what centred smoothing reads behind it (forward smoothing: or the video's last
+`w` frames, which its final boxes all read). Filled boxes from a detected frame
 on do not depend on earlier frames, so the work per update stays bounded by the frames since
 that detection, not the video's length.
 """
@@ -58,7 +59,10 @@ class FaceTrack:
         window = options.smoothing_window
         self._margin = 0 if options.fixed_box is not None or not options.smooth else (
             window // 2 if options.smoothing == "centred" else window - 1)
-        self._behind = window // 2 if options.smooth and options.smoothing == "centred" else 0
+        centred = options.smooth and options.smoothing == "centred"
+        self._behind = window // 2 if centred else 0
+        # Forward smoothing's last `window` boxes all read the video's final `window` frames.
+        self._end_window = window if options.smooth and not centred else 0
         self._raw = np.zeros((0, 4), np.float32)
         self._found = np.zeros(0, bool)
         self._count = 0
@@ -115,7 +119,8 @@ class FaceTrack:
             boxes = self._raw[first:final]
         else:
             # From the last detection at or before what smoothing reads (frame 0 if none).
-            hits = np.flatnonzero(self._found[:max(0, first - self._behind) + 1])
+            reads_from = min(first - self._behind, self._count - self._end_window)
+            hits = np.flatnonzero(self._found[:max(0, reads_from) + 1])
             start = int(hits[-1]) if len(hits) else 0
             boxes = shape_boxes(self._raw[start:], self._found[start:], self.options,
                                 height=self.height, width=self.width)[first - start:final - start]

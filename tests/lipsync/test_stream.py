@@ -177,6 +177,26 @@ def test_each_update_reshapes_only_the_frames_since_a_recent_detection(options, 
     assert len(lengths) > 200 and max(lengths) < 120  # not the ~1500 frames of the video
 
 
+@pytest.mark.parametrize("smoothing", ["centred", "forward"])
+def test_short_videos_in_any_chunking_give_the_whole_video_boxes(smoothing):
+    """Brute force over lengths and chunk sizes, where the smoothing window reaches both ends
+    (forward smoothing's last boxes all read the video's last frames)."""
+    options = FaceBoxOptions(smoothing=smoothing, smoothing_window=5)
+    rng = np.random.default_rng(2)
+    for count in range(1, 16):
+        raw = (np.float32([100, 50, 220, 190]) + rng.normal(0, 4, (count, 4))).astype(
+            np.float32)
+        found = rng.random(count) > 0.4
+        found[rng.integers(count)] = True
+        want = shape_boxes(raw, found, options, height=480, width=640)
+        for chunk in range(1, 7):
+            track = FaceTrack(options, height=480, width=640)
+            for begin in range(0, count, chunk):
+                track.extend(raw[begin:begin + chunk], found[begin:begin + chunk])
+            track.finish()
+            np.testing.assert_array_equal(track.wait_for(threading.Event())[0], want)
+
+
 def test_no_face_at_all_and_empty_boxes_raise_at_finish():
     track = FaceTrack(FaceBoxOptions(), height=100, width=100)
     track.extend(np.zeros((8, 4), np.float32), np.zeros(8, bool))
