@@ -15,9 +15,9 @@ ends. The boxes handed out are exactly those `shape_boxes` gives on the whole vi
 
 Each update reshapes only the frames from a detected frame at or before the first frame it
 finalises, minus what centred smoothing reads behind it (forward smoothing: or the video's last
-`w` frames, which its final boxes all read). Filled boxes from a detected frame
-on do not depend on earlier frames, so the work per update stays bounded by the frames since
-that detection, not the video's length.
+`w` frames, which its final boxes all read). Filled boxes from a detected frame on do not
+depend on earlier frames, so the work per update stays bounded by the frames since that
+detection, not by the video's length (arrays grow by doubling, so appending is amortised too).
 """
 
 from __future__ import annotations
@@ -44,6 +44,15 @@ def check_boxes(boxes: np.ndarray, detected: np.ndarray, options: FaceBoxOptions
             f"frame {int(np.flatnonzero(empty)[0])}); use smaller negative pads")
 
 
+def _room(buffer: np.ndarray, size: int) -> np.ndarray:
+    """`buffer` with room for `size` rows: itself, or a copy at least twice as long."""
+    if size <= len(buffer):
+        return buffer
+    grown = np.zeros((max(size, 2 * len(buffer)), *buffer.shape[1:]), buffer.dtype)
+    grown[:len(buffer)] = buffer
+    return grown
+
+
 class FaceTrack:
     """Detections arriving in order (`extend`, then `finish`); final boxes for consumers in other
     threads (`wait_for`).
@@ -63,15 +72,27 @@ class FaceTrack:
         self._behind = window // 2 if centred else 0
         # Forward smoothing's last `window` boxes all read the video's final `window` frames.
         self._end_window = window if options.smooth and not centred else 0
-        self._raw = np.zeros((0, 4), np.float32)
-        self._found = np.zeros(0, bool)
+        self._raw_buffer = np.zeros((0, 4), np.float32)     # frames [0, _count) are valid
+        self._found_buffer = np.zeros(0, bool)
+        self._boxes_buffer = np.zeros((0, 4), np.float32)   # frames [0, _final) are final
         self._count = 0
         self._last_detected = -1
         self._final = 0
-        self._boxes = np.zeros((0, 4), np.float32)
         self._done = False
         self._condition = threading.Condition()
         self._waiting = 0
+
+    @property
+    def _raw(self) -> np.ndarray:
+        return self._raw_buffer[:self._count]
+
+    @property
+    def _found(self) -> np.ndarray:
+        return self._found_buffer[:self._count]
+
+    @property
+    def _boxes(self) -> np.ndarray:
+        return self._boxes_buffer[:self._final]
 
     @property
     def done(self) -> bool:
@@ -85,12 +106,16 @@ class FaceTrack:
     def extend(self, raw: np.ndarray, found: np.ndarray) -> None:
         """Detections of the next frames: raw boxes `[n, 4]`, found `[n]`."""
         with self._condition:
-            self._raw = np.concatenate([self._raw, np.asarray(raw, np.float32)])
-            self._found = np.concatenate([self._found, np.asarray(found, bool)])
+            found = np.asarray(found, bool)
+            end = self._count + len(found)
+            self._raw_buffer = _room(self._raw_buffer, end)
+            self._found_buffer = _room(self._found_buffer, end)
+            self._raw_buffer[self._count:end] = raw
+            self._found_buffer[self._count:end] = found
             hits = np.flatnonzero(found)
             if len(hits):
                 self._last_detected = self._count + int(hits[-1])
-            self._count += len(found)
+            self._count = end
             self._update(min(self._count, self._last_detected - self._margin + 1))
 
     def extend_fixed(self, count: int) -> None:
@@ -125,7 +150,9 @@ class FaceTrack:
             boxes = shape_boxes(self._raw[start:], self._found[start:], self.options,
                                 height=self.height, width=self.width)[first - start:final - start]
         check_boxes(boxes, self._found[first:final], self.options)
-        self._boxes, self._final = np.concatenate([self._boxes, boxes]), final
+        self._boxes_buffer = _room(self._boxes_buffer, final)
+        self._boxes_buffer[first:final] = boxes
+        self._final = final
         self._condition.notify_all()
 
     def wait_for(self, stop: threading.Event, upto: int | None = None,
