@@ -14,8 +14,9 @@ batch when `--paper_batch` says so (stated in the JSON). Wav2Lip's frozen expert
 Outside the step (synthetic configs, whose corpora `data_cache/` holds or builds): the real
 `Pipeline` (prefetch and reader threads as the training loop sets them) feeds the same step in
 a loop shaped like `lipjax.training.loop` (dispatch the step, fetch the next batch while it
-runs, block every step), after one untimed step on a pipeline batch of each bucket (`loop_first_step_s`: its
-shapes or dtypes may differ from `example_batch`'s and compile the step again);
+runs, block every step), after one untimed step on a pipeline batch of each bucket
+(`loop_first_step_s`: its shapes or dtypes may differ from `example_batch`'s and compile the
+step again);
 `outside_fraction = 1 - step_time / loop_time` is the share of the loop the input pipeline and
 host work add. The pipeline's own examples/s is measured alone, with one reader thread and with
 `--readers` (`data.workers`).
@@ -117,12 +118,12 @@ def measure_loop(config, built, steps: int, readers: int) -> dict:
     threads the training loop uses (`data.workers`, default `default_workers()`); the
     pipeline alone is timed with one reader thread and with `readers`."""
     from lipjax.data.builders import load_source
-    from lipjax.data.pipeline import Pipeline, default_workers
-    from lipjax.training.evaluation import config_buckets
+    from lipjax.data.pipeline import Pipeline
+    from lipjax.training.evaluation import config_buckets, config_workers
 
     system, dp, step, state, rng = built
     source = load_source(config.data, config.data.train_split)
-    workers = config.data.get("workers") or default_workers()
+    workers = config_workers(config)
 
     def pipeline_with(count: int) -> Pipeline:
         return Pipeline(source, batch_size=int(config.data.batch_size),

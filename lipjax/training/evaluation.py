@@ -19,12 +19,17 @@ from lipjax.training.parallel import DataParallel
 from lipjax.training.system import System
 from lipjax.training.workdir import restore_generator
 
-__all__ = ["evaluate", "evaluate_workdir", "config_buckets", "config_devices"]
+__all__ = ["evaluate", "evaluate_workdir", "config_buckets", "config_devices", "config_workers"]
 
 
 def config_buckets(config: ml_collections.ConfigDict) -> list[tuple[int, int]]:
     """`config.data.buckets` as a list of int pairs."""
     return [tuple(int(x) for x in b) for b in config.data.buckets]
+
+
+def config_workers(config: ml_collections.ConfigDict) -> int:
+    """The pipeline's reader threads: `config.data.workers`, or `default_workers()` if unset."""
+    return config.data.get("workers") or default_workers()
 
 
 def config_devices(config: ml_collections.ConfigDict) -> list:
@@ -61,7 +66,7 @@ def evaluate(system: System, variables: Any, source, config: ml_collections.Conf
                         buckets=config_buckets(config), example_fn=system.example_fn,
                         length_fn=system.length_fn, training=False, num_epochs=1,
                         seed=config.seed, prefetch=config.data.get("prefetch", 2),
-                        workers=config.data.get("workers") or default_workers())
+                        workers=config_workers(config))
     totals: dict[str, np.ndarray] = {}
     total = pipeline.num_batches(0)
     if max_batches:

@@ -32,13 +32,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lipjax.data.builders import load_source
-from lipjax.data.pipeline import Pipeline, default_workers
+from lipjax.data.pipeline import Pipeline
 from lipjax.errors import ConfigError, LipjaxError, TrainingDivergedError
 from lipjax.files import write_json
 from lipjax.training import distributed, steps
 from lipjax.training.checkpoint import Checkpointer
 from lipjax.training.config import validate_config
-from lipjax.training.evaluation import config_buckets, config_devices, evaluate
+from lipjax.training.evaluation import config_buckets, config_devices, config_workers, evaluate
 from lipjax.training.metric_writer import MetricWriter
 from lipjax.training.previews import PreviewMaker
 from lipjax.training.parallel import DataParallel, mesh_devices
@@ -88,7 +88,7 @@ def _prepare(config: ml_collections.ConfigDict, workdir: str) -> _Run:
     pipeline = Pipeline(train_source, batch_size=per_process, buckets=config_buckets(config),
                         example_fn=system.example_fn, length_fn=system.length_fn,
                         training=True, seed=config.seed, prefetch=config.data.get("prefetch", 2),
-                        workers=config.data.get("workers") or default_workers())
+                        workers=config_workers(config))
     resumed = has_checkpoint(workdir)
     if resumed:
         check_resume(read_config(workdir), config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -420,6 +421,7 @@ def test_workers_give_the_same_batches_and_read_in_parallel(training):
 
     def recording(record, **kw):
         threads_seen.add(threading.current_thread().name)
+        time.sleep(0.002)  # slower than submitting a batch: the pool must use several threads
         return lips_example(record, **kw)
 
     before = worker_threads()
