@@ -17,7 +17,10 @@ What it measures, with the shared training step (`lipjax.training.steps.train_st
 Variants (`--variants`): `paper` (the term from step 0, as the paper trains), `warmup` (the term
 from `--adv_start`, the discriminator training from step 0, as the 1.0.0 quality tables ran),
 `no_adv` (the same without the term, for reference), and `raw_tanh_*` (the discriminator fed the
-generator's unclipped tanh output, as before the fix, so that the cause can be shown).
+generator's unclipped tanh output, as before the first fix, so that the cause can be shown),
+`unbounded_paper` (`paper` with unbounded scores instead of probabilities) and
+`flax_init_paper` (unbounded scores and the discriminator initialised by flax's default
+instead of PyTorch's: the setup before the second and third fixes).
 
 Each run ends with an evaluation on the test split (PSNR, SSIM and, with
 `--set evaluation.landmark_regressor=DIR`, LMD; ground-truth and predicted durations). Writes
@@ -184,6 +187,9 @@ def variants(adv: float, adv_start: int) -> dict[str, Variant]:
         "no_adv": Variant(("loss.adv=0",)),
         "raw_tanh_paper": Variant(on + ("loss.adv_start_step=0",), raw),
         "raw_tanh_warmup": Variant(on + (f"loss.adv_start_step={adv_start}",), raw),
+        "unbounded_paper": Variant(on + ("loss.adv_start_step=0", "discriminator.sigmoid=False")),
+        "flax_init_paper": Variant(on + ("loss.adv_start_step=0", "discriminator.sigmoid=False",
+                                         "discriminator.pytorch_init=False")),
     }
 
 

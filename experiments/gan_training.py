@@ -10,8 +10,9 @@ Reads each training workdir (`metrics.jsonl`, `eval_<step>.json`, `config.json`;
 `lipjax train` or `experiments/quality_tables.py`) and each `--diagnostics` run (a variant of
 `experiments/gan_diagnostics.py`'s JSON), and writes `gan_training.json` (the curves,
 each run's loss weights and final evaluation) and `gan_training.png`: the L1 loss, the
-discriminator's and the generator's adversarial LSGAN losses, and the evaluation's PSNR (with
-the trivial baseline's) against the step. Trains nothing.
+discriminator's and the generator's adversarial LSGAN losses, the evaluation's PSNR (with
+the trivial baseline's) and, where evaluated, ParaLip's sharpness ratio (`sharpness/gt_dur`)
+against the step. Trains nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ flags.DEFINE_multi_string("diagnostics", [], "label=gan_diagnostics.json#variant
 CURVES = ("loss/l1", "loss/ssim", "loss/adv", "loss/discriminator")
 # Evaluation metric -> its trivial baseline (ParaLip: the identity frame; DCK: the input frame).
 PSNR_KEYS = (("psnr/gt_dur", "psnr/identity_baseline"), ("psnr/model", "psnr/input_baseline"))
+# `metrics.sharpness_ratio` of ParaLip's frames (ground-truth durations): below 1 is blurrier.
+SHARPNESS_KEY = "sharpness/gt_dur"
 
 
 def read_run(workdir: str) -> dict:
@@ -89,7 +92,7 @@ def plot(runs: dict, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    fig, axes = plt.subplots(1, 5, figsize=(21, 3.6))
     for i, (label, run) in enumerate(runs.items()):
         color = f"C{i}"
         for ax, name in zip(axes[:3], ("loss/l1", "loss/discriminator", "loss/adv")):
@@ -101,9 +104,15 @@ def plot(runs: dict, path: str) -> None:
             steps, values = zip(*evals)
             axes[3].plot(steps, [v[0] for v in values], "o-", color=color, label=label)
             axes[3].plot(steps, [v[1] for v in values], "x:", color=color)
+        sharp = [(int(s), e[SHARPNESS_KEY]) for s, e in run["evaluations"].items()
+                 if SHARPNESS_KEY in e]
+        if sharp:
+            axes[4].plot(*zip(*sorted(sharp)), "o-", color=color, label=label)
+    axes[4].axhline(1.0, color="k", linestyle="--", linewidth=0.8)
     for ax, title in zip(axes, ("L1 (train)", "discriminator LSGAN loss (Eq. 7)",
                                 "generator LSGAN loss (Eq. 6)",
-                                "test PSNR (dB; x: trivial baseline)")):
+                                "test PSNR (dB; x: trivial baseline)",
+                                "test sharpness, generated / real (1 = as sharp)")):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

@@ -16,8 +16,9 @@ The frame discriminator is 13 convolutions with bias, each followed by LeakyReLU
 
 Both reduce a frame to 1x1, from different inputs, which is why the 11th padding differs:
 - ParaLip (`FrameDiscriminatorConfig()`, the default): an 80x160 lip frame goes 80x160 -> 80x80
-  (conv 2) -> 40 -> 20 -> 10 -> 5 (conv 10) -> 3 (conv 11, padding 0) -> 1 (conv 12); the score
-  is unbounded (LSGAN, no sigmoid).
+  (conv 2) -> 40 -> 20 -> 10 -> 5 (conv 10) -> 3 (conv 11, padding 0) -> 1 (conv 12), then a
+  sigmoid: ParaLip Sec. 3.3 projects the hidden states "to a value of probability", and the
+  stack is Wav2Lip's, which ends in one; the LSGAN losses (Eq. 6-7) score that probability.
 - Wav2Lip (`WAV2LIP_QUALITY_CONFIG`): the lower half (rows 48..95) of a 96x96 face, 48x96 ->
   48x48 -> 24 -> 12 -> 6 -> 3 (conv 10) -> 3 (conv 11, padding 1) -> 1 (conv 12), then a
   sigmoid (Wav2Lip trains it with binary cross-entropy).
@@ -67,8 +68,16 @@ class FrameDiscriminatorConfig:
       row_strides, column_strides: stride of each conv along the height and the width.
       paddings: symmetric zero padding of each conv (both axes).
       negative_slope: LeakyReLU slope (0.01 in Wav2Lip's `nonorm_Conv2d`).
-      sigmoid: squash the score to (0, 1) (Wav2Lip's BCE discriminator) instead of leaving it
-        unbounded (ParaLip's LSGAN).
+      sigmoid: squash the score to (0, 1), a probability (ParaLip Sec. 3.3; Wav2Lip's BCE
+        discriminator), instead of leaving it unbounded. ParaLip's LSGAN losses score the
+        probability; unbounded, the term dominated and wrecked training here (BUILD_NOTES.md,
+        "Adversarial training").
+      pytorch_init: initialise every conv as PyTorch's `nn.Conv2d` does (kernel and bias
+        uniform in +-1/sqrt(fan_in)), the initialisation both papers' PyTorch code trained
+        from; False: flax's default (LeCun-normal kernels, zero biases). It matters: each conv's
+        output has 3x the variance under flax's default, so at initialisation the LSGAN term's
+        gradient at the frames is ~1000-2000x larger than under PyTorch's and, at ParaLip's
+        weight 5, dwarfs L1's (BUILD_NOTES.md, "Adversarial training").
       image_height, image_width, image_channels: the frames scored (80 x 160 x 3; Wav2Lip:
         48 x 96 x 3, the lower half of a 96x96 face).
     """
@@ -79,7 +88,8 @@ class FrameDiscriminatorConfig:
     column_strides: tuple[int, ...] = TABLE7_COLUMN_STRIDES
     paddings: tuple[int, ...] = TABLE7_PADDINGS
     negative_slope: float = 0.01
-    sigmoid: bool = False
+    sigmoid: bool = True
+    pytorch_init: bool = True
     image_height: int = 80
     image_width: int = 160
     image_channels: int = 3
@@ -128,6 +138,21 @@ WAV2LIP_QUALITY_CONFIG = FrameDiscriminatorConfig(
     paddings=WAV2LIP_QUALITY_PADDINGS, sigmoid=True, image_height=48, image_width=96)
 
 
+def _conv_init(pytorch: bool, fan_in: int) -> dict:
+    """`nn.Conv` initialiser arguments: PyTorch's `nn.Conv2d` default (kaiming_uniform with
+    a = sqrt(5) for the kernel, i.e. U(+-1/sqrt(fan_in)), and the same bound for the bias), or
+    flax's default."""
+    if not pytorch:
+        return {}
+    bound = 1.0 / fan_in**0.5
+
+    def bias_init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return {"kernel_init": nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
+            "bias_init": bias_init}
+
+
 class FrameDiscriminator(nn.Module):
     """Per-frame discriminator: convs + LeakyReLU, then one conv to a 1x1 score.
 
@@ -169,9 +194,12 @@ class FrameDiscriminator(nn.Module):
                 cfg.channels, cfg.kernel_sizes, cfg.row_strides, cfg.column_strides,
                 cfg.paddings)):
             x = nn.Conv(channels, (kernel, kernel), strides=(row_stride, column_stride),
-                        padding=((padding, padding), (padding, padding)), name=f"conv_{i}")(x)
+                        padding=((padding, padding), (padding, padding)), name=f"conv_{i}",
+                        **_conv_init(cfg.pytorch_init, kernel * kernel * x.shape[-1]))(x)
             x = nn.leaky_relu(x, cfg.negative_slope)
-        x = nn.Conv(1, cfg.final_kernel, padding="VALID", name="final")(x)
+        final_fan_in = cfg.final_kernel[0] * cfg.final_kernel[1] * x.shape[-1]
+        x = nn.Conv(1, cfg.final_kernel, padding="VALID", name="final",
+                    **_conv_init(cfg.pytorch_init, final_fan_in))(x)
         if cfg.sigmoid:
             x = nn.sigmoid(x)
         return x.reshape(leading)

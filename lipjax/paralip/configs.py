@@ -49,6 +49,8 @@ def grid_config() -> ml_collections.ConfigDict:
     c.model.bn_axis_name = "data"         # BatchNorm statistics over the global batch
 
     c.discriminator = ml_collections.ConfigDict()   # Table 7 defaults (14,113,793 parameters)
+    c.discriminator.sigmoid = True        # Sec. 3.3: "a value of probability"; False: unbounded
+    c.discriminator.pytorch_init = True   # False: flax's default init (see FrameDiscriminatorConfig)
 
     # ParaLip Sec. 3.3: L = L_rec + L_dur + L_SSIM + 5 L_adv; 0 switches a term off.
     c.loss = ml_collections.ConfigDict()

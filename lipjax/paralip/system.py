@@ -236,7 +236,9 @@ def lip_preview(generated: jax.Array, batch: Mapping[str, jax.Array]) -> dict[st
 def frame_quality_terms(frames: jax.Array, batch: Mapping[str, jax.Array], mask: jax.Array, *,
                         name: str, landmark_fn: Callable[[jax.Array], jax.Array] | None
                         ) -> dict[str, LossTerm]:
-    """`psnr/<name>`, `ssim/<name>` (and `lmd/<name>` with a detector) of generated lip videos.
+    """`psnr/<name>`, `ssim/<name>`, `sharpness/<name>` (`metrics.sharpness_ratio`, Table 4's
+    "blurry predictions"; FID needs Inception weights) and `lmd/<name>` (with a detector) of
+    generated lip videos.
 
     Args:
       frames: float `[B, T, H, W, 3]` in [0, 1], compared with `batch["frames"]`.
@@ -248,7 +250,8 @@ def frame_quality_terms(frames: jax.Array, batch: Mapping[str, jax.Array], mask:
     target = batch["frames"]
     n = jnp.sum(mask)
     out = {f"psnr/{name}": LossTerm(metrics.psnr(frames, target, mask), n),
-           f"ssim/{name}": LossTerm(metrics.ssim(frames, target, mask), n)}
+           f"ssim/{name}": LossTerm(metrics.ssim(frames, target, mask), n),
+           f"sharpness/{name}": LossTerm(metrics.sharpness_ratio(frames, target, mask), n)}
     if landmark_fn is not None:
         out[f"lmd/{name}"] = LossTerm(*metrics.video_landmark_distance(
             landmark_fn, frames, target, batch["landmarks"], mask))

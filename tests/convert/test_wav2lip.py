@@ -115,11 +115,15 @@ def test_table7_discriminator_is_the_same_stack_with_the_11th_padding_0(tmp_path
     frames = torch.rand(3, 80, 160, 3, generator=g)
     with torch.no_grad():
         want = model(frames.permute(0, 3, 1, 2)).numpy()[:, 0]
-    got = FrameDiscriminator(FrameDiscriminatorConfig()).apply(variables, frames.numpy())
+    logits = FrameDiscriminatorConfig(sigmoid=False)
+    got = FrameDiscriminator(logits).apply(variables, frames.numpy())
     assert want.std() > 0.05
     difference = _max_abs(got, want)
     print(f"Table 7 discriminator max abs difference {difference:.2e}")
     assert difference <= TOLERANCE
+    # The default squashes the same scores to probabilities (ParaLip Sec. 3.3).
+    probabilities = FrameDiscriminator(FrameDiscriminatorConfig()).apply(variables, frames.numpy())
+    np.testing.assert_allclose(probabilities, 1 / (1 + np.exp(-want)), atol=TOLERANCE)
 
 
 def test_syncnet_color_matches_pytorch(expert_checkpoint):

@@ -322,3 +322,48 @@ def test_masked_pixel_psnr_vs_numpy(rng):
                 values.append(10 * np.log10(1.0 / mse))
     got = metrics.masked_pixel_psnr(x, y, region, frames)
     np.testing.assert_allclose(got, np.mean(values), rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------------- sharpness
+def ref_gradient_magnitude(image: np.ndarray) -> float:
+    """Mathieu et al.'s |x[i,j] - x[i-1,j]| + |x[i,j] - x[i,j-1]|, looped over interior pixels."""
+    image = np.float64(image)
+    height, width, channels = image.shape
+    total = 0.0
+    for i in range(1, height):
+        for j in range(1, width):
+            for c in range(channels):
+                total += (abs(image[i, j, c] - image[i - 1, j, c])
+                          + abs(image[i, j, c] - image[i, j - 1, c]))
+    return total / ((height - 1) * (width - 1) * channels)
+
+
+def test_sharpness_ratio_matches_a_pixel_loop_and_ignores_padding(rng):
+    x = rng.uniform(0, 1, (2, 3, 6, 7, 3)).astype(np.float32)
+    y = rng.uniform(0, 1, (2, 3, 6, 7, 3)).astype(np.float32)
+    mask = np.array([[True, True, False], [True, False, False]])
+    x[0, 2] = np.nan  # padding may hold anything
+    expected = np.mean([ref_gradient_magnitude(x[b, t]) / (ref_gradient_magnitude(y[b, t]) + 1e-6)
+                        for b in range(2) for t in range(3) if mask[b, t]])
+    got = jax.jit(metrics.sharpness_ratio)(x, y, mask)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_sharpness_ratio_is_one_for_the_target_and_falls_with_blur():
+    image = natural("astronaut", 64, 64)
+    blurred = [np.clip(ndimage.gaussian_filter(image, sigma=(s, s, 0)), 0, 1) for s in (0.7, 1.5)]
+    np.testing.assert_allclose(metrics.sharpness_ratio(image, image), 1.0, rtol=1e-4)  # eps
+    ratios = [float(metrics.sharpness_ratio(b, image)) for b in blurred]
+    assert 0.0 < ratios[1] < ratios[0] < 1.0, ratios
+    noisy = np.clip(image + np.random.default_rng(0).normal(0, 0.1, image.shape), 0, 1)
+    assert float(metrics.sharpness_ratio(noisy.astype(np.float32), image)) > 1.0
+
+
+def test_sharpness_ratio_rejects_bad_input(rng):
+    x = rng.uniform(0, 1, (2, 8, 8, 3)).astype(np.float32)
+    with pytest.raises(InputError, match="2x2"):
+        metrics.sharpness_ratio(x[:, :1], x[:, :1])
+    with pytest.raises(InputError, match="eps"):
+        metrics.sharpness_ratio(x, x, eps=0.0)
+    with pytest.raises(InputError, match="255"):
+        metrics.sharpness_ratio(x * 255, x)

@@ -34,7 +34,8 @@ def test_gan_training_reads_workdirs_and_diagnostics(tmp_path):
     _write(workdir / "metrics.jsonl", "".join(json.dumps(
         {"step": s, "train/loss/l1": 1.0 / s, "train/loss/discriminator": 0.5}) + "\n"
         for s in (10, 20)))
-    _write(workdir / "eval_20.json", {"psnr/gt_dur": 20.0, "psnr/identity_baseline": 18.0})
+    _write(workdir / "eval_20.json", {"psnr/gt_dur": 20.0, "psnr/identity_baseline": 18.0,
+                                      "sharpness/gt_dur": 0.6})
     _write(workdir / "config.json", {"system": "paralip", "loss": {"adv": 5.0},
                                      "optim": {"generator": {"learning_rate": 1e-3}}})
     diagnostics = _write(tmp_path / "diag.json", {
